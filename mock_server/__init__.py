@@ -1,0 +1,8 @@
+"""The bundled zego_py room server: rooms, users, streams, tokens and an Opus forwarding relay.
+
+Run it with ``python -m mock_server``; from code, ``async with serve_rooms() as url``.
+"""
+
+from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
+
+__all__ = ["DEV_APP_ID", "DEV_SERVER_SECRET", "ServerConfig"]

@@ -1,0 +1,89 @@
+"""Token policy of the bundled server: ZEGO's loginRoom/publish/renewToken checks.
+
+Pure functions (the clock is the only input not passed in, and ``now`` overrides it)
+so the server and the tests share one definition of "who may do what".  Decryption
+and parsing live in ``zego_py.token``; this module decides.  Checks run in the
+order given in docs/tokens.md:
+
+1. decrypt/parse                       -> 1102016 TOKEN_ERROR
+2. ``app_id`` == server app ID         -> 1102016 (UNCONFIRMED at ZEGO)
+3. ``expire > now``                    -> 1102018 TOKEN_EXPIRED
+4. ``user_id`` == login userID         -> 1002077 TOKEN_USER_MISMATCH
+5. payload ``room_id`` == roomID       -> 1102016 (choice: ZEGO's code is UNCONFIRMED;
+   a token minted for another room is "not a token for this request", so TOKEN_ERROR)
+6. payload privilege "1" == 1          -> 1102016 "token has no login privilege" (choice:
+   ZEGO has no dedicated "no login privilege" code in the Web SDK tables)
+
+Publishing (``check_publish``): expired -> 1102018 (ZEGO keeps users in the room but
+blocks later operations); privilege "2" == 0 or streamID not in ``stream_id_list``
+-> 1002082 TOKEN_NO_PUBLISH_PRIVILEGE.
+"""
+
+from __future__ import annotations
+
+import time
+
+from zego_py.errors import ErrorCode, ZegoError
+from zego_py.token import TokenClaims, decode_token04
+
+__all__ = ["check_login", "check_publish", "check_renewal"]
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def check_login(
+    token: str,
+    *,
+    app_id: int,
+    secret: str,
+    room_id: str,
+    user_id: str,
+    now: float | None = None,
+) -> TokenClaims:
+    """Verify a loginRoom token for (app, room, user); return its claims for later checks."""
+    claims = decode_token04(token, secret)
+    if claims.app_id != app_id:
+        raise ZegoError(ErrorCode.TOKEN_ERROR, "token error: app_id does not match this server")
+    if claims.expire <= _now(now):
+        raise ZegoError(ErrorCode.TOKEN_EXPIRED)
+    if claims.user_id != user_id:
+        raise ZegoError(ErrorCode.TOKEN_USER_MISMATCH)
+    if claims.has_payload:
+        if claims.room_id is not None and claims.room_id != room_id:
+            raise ZegoError(
+                ErrorCode.TOKEN_ERROR, "token error: token room_id differs from the login roomID"
+            )
+        if not claims.can_login:
+            raise ZegoError(ErrorCode.TOKEN_ERROR, "token has no login privilege")
+    return claims
+
+
+def check_publish(claims: TokenClaims, stream_id: str, now: float | None = None) -> None:
+    """May the holder of ``claims`` publish ``stream_id`` now?"""
+    if claims.expire <= _now(now):
+        raise ZegoError(ErrorCode.TOKEN_EXPIRED)
+    if not claims.can_publish:
+        raise ZegoError(ErrorCode.TOKEN_NO_PUBLISH_PRIVILEGE)
+    if claims.stream_ids is not None and stream_id not in claims.stream_ids:
+        raise ZegoError(
+            ErrorCode.TOKEN_NO_PUBLISH_PRIVILEGE,
+            f"token does not have the permission to publish current stream ({stream_id!r} "
+            "is not in stream_id_list)",
+        )
+
+
+def check_renewal(
+    token: str,
+    *,
+    app_id: int,
+    secret: str,
+    room_id: str,
+    user_id: str,
+    now: float | None = None,
+) -> TokenClaims:
+    """renewToken: the new token must pass the same checks as at login (same room, user)."""
+    return check_login(
+        token, app_id=app_id, secret=secret, room_id=room_id, user_id=user_id, now=now
+    )

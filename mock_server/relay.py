@@ -1,0 +1,223 @@
+"""The forwarding relay (SFU): any user plays any stream by its ID.
+
+Each publisher has one aiortc peer connection to the relay; each listener has one of
+its own.  The relay never decodes: it takes the publisher's Opus packets as they come
+off the wire, *before* aiortc's jitter buffer, and hands the same encoded packet to
+every listener's sender, which only re-packetises it (new SSRC, sequence numbers and
+timestamp origin).  A listener's audio therefore passes exactly one jitter buffer, its
+own.  Measured on this machine kind (shared/reference/perf-baseline.md): ~0.23 % of a
+core per listener and 82 ms mouth-to-ear, against 4.2 % and 163 ms for aiortc's
+decode/re-encode MediaRelay.
+
+This needs two aiortc internals, both pinned by ``aiortc==1.16.*`` and covered by
+tests/test_relay_internals.py (docs/aiortc-internals.md):
+
+- ``RTCRtpReceiver._handle_rtp_packet`` is wrapped on the instance to see each packet;
+- ``RTCRtpReceiver._RTCRtpReceiver__stop_decoder()`` stops the receiver's decoder thread,
+  so the relay never spends CPU decoding audio nobody hears there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+from av.packet import Packet
+
+from zego_py.errors import ErrorCode, ZegoError
+from zego_py.media.ice import gathering_on, new_peer_connection
+
+__all__ = ["Relay"]
+
+log = logging.getLogger("mock_server.relay")
+
+_OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+# A listener that falls this many packets (20 ms each) behind loses its oldest ones
+# instead of buffering without bound.
+_LISTENER_QUEUE_PACKETS = 25
+
+
+class ForwardedAudioTrack(MediaStreamTrack):
+    """A listener's track: yields the publisher's encoded Opus packets as ``av.Packet``.
+
+    ``RTCRtpSender`` sends an ``av.Packet`` through ``encoder.pack()`` without encoding.
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(_LISTENER_QUEUE_PACKETS)
+        self.dropped = 0
+
+    def offer(self, packet: Packet) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(packet)
+
+    def end(self) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def recv(self) -> Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            self.stop()
+            raise MediaStreamError
+        return packet
+
+
+class _Published:
+    """One published stream: its publisher connection and its listeners."""
+
+    def __init__(self, stream_id: str, pc: RTCPeerConnection) -> None:
+        self.stream_id = stream_id
+        self.pc = pc
+        self.listeners: dict[int, tuple[RTCPeerConnection, ForwardedAudioTrack]] = {}
+        self.first_timestamp: int | None = None
+        self.packets_in = 0
+        self.last_packet_at = 0.0
+
+    def forward(self, packet: RtpPacket) -> None:
+        if not packet.payload:
+            return
+        if self.first_timestamp is None:
+            self.first_timestamp = packet.timestamp
+        self.packets_in += 1
+        self.last_packet_at = asyncio.get_running_loop().time()
+        if not self.listeners:
+            return
+        # One av.Packet shared by every listener: senders only read it.
+        av_packet = Packet(packet.payload)
+        av_packet.pts = (packet.timestamp - self.first_timestamp) & 0xFFFFFFFF
+        av_packet.time_base = _OPUS_TIME_BASE
+        for _, track in self.listeners.values():
+            track.offer(av_packet)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
+    """See every RTP packet ``receiver`` gets, before its jitter buffer; never decode.
+
+    aiortc keeps running its statistics (receiver reports, getStats) on the packets.
+    """
+    original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
+    stop_decoder: Callable[[], None] = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        # Packets reach the receiver only after receive() started its decoder thread;
+        # stopping it here (once; later calls are no-ops) leaves aiortc nothing to decode.
+        stop_decoder()
+        on_packet(packet)
+        await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+def _has_opus(sdp: str) -> bool:
+    return "opus/48000" in sdp.lower()
+
+
+def _opus_only(pc: RTCPeerConnection) -> None:
+    for transceiver in pc.getTransceivers():
+        caps = RTCRtpReceiver.getCapabilities("audio")
+        if caps is not None:
+            transceiver.setCodecPreferences(
+                [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+            )
+
+
+class Relay:
+    def __init__(self, host_addresses: Sequence[str] | None,
+                 ice_servers: Sequence[dict[str, Any]] | None = None) -> None:
+        self.host_addresses = host_addresses
+        self.ice_servers = ice_servers
+        self.streams: dict[str, _Published] = {}
+
+    async def _answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        _opus_only(pc)
+        answer = await pc.createAnswer()
+        with gathering_on(self.host_addresses):
+            await pc.setLocalDescription(answer)
+        return pc.localDescription.sdp
+
+    async def add_publisher(self, stream_id: str, offer_sdp: str) -> str:
+        """Accept a publisher's offer; returns the relay's SDP answer."""
+        if not _has_opus(offer_sdp):
+            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus audio")
+        pc = new_peer_connection(self.ice_servers)
+        published = _Published(stream_id, pc)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            for transceiver in pc.getTransceivers():
+                if transceiver.receiver.track is track:
+                    tap_receiver(transceiver.receiver, published.forward)
+
+        try:
+            answer = await self._answer(pc, offer_sdp)
+        except Exception as exc:
+            await pc.close()
+            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, f"bad publish offer: {exc}") from None
+        self.streams[stream_id] = published
+        return answer
+
+    async def remove_publisher(self, stream_id: str) -> None:
+        published = self.streams.pop(stream_id, None)
+        if published is None:
+            return
+        listeners = list(published.listeners.values())
+        published.listeners.clear()
+        for _, track in listeners:
+            track.end()
+        await asyncio.gather(published.pc.close(), *(pc.close() for pc, _ in listeners))
+
+    async def add_listener(self, stream_id: str, key: int, offer_sdp: str) -> str:
+        """Accept a listener's recvonly offer for ``stream_id``; returns the answer."""
+        published = self.streams.get(stream_id)
+        if published is None:
+            raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
+        if not _has_opus(offer_sdp):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the offer has no Opus audio")
+        pc = new_peer_connection(self.ice_servers)
+        track = ForwardedAudioTrack()
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            pc.addTrack(track)
+            _opus_only(pc)
+            answer = await pc.createAnswer()
+            with gathering_on(self.host_addresses):
+                await pc.setLocalDescription(answer)
+        except Exception as exc:
+            await pc.close()
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, f"bad play offer: {exc}") from None
+        if self.streams.get(stream_id) is not published:  # publisher left meanwhile
+            await pc.close()
+            raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
+        old = published.listeners.pop(key, None)
+        published.listeners[key] = (pc, track)
+        if old is not None:
+            await old[0].close()
+        return pc.localDescription.sdp
+
+    async def remove_listener(self, stream_id: str, key: int) -> None:
+        published = self.streams.get(stream_id)
+        if published is None:
+            return
+        entry = published.listeners.pop(key, None)
+        if entry is not None:
+            entry[1].end()
+            await entry[0].close()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.remove_publisher(s) for s in list(self.streams)))

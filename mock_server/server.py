@@ -1,0 +1,366 @@
+"""The room server's I/O: WebSocket connections in, registry and relay calls out.
+
+Each socket gets one ``Connection``: a reader that handles requests one at a time (so
+a client's requests take effect in the order it sent them) and a writer task that
+drains a bounded outbox (so one slow client never stalls pushes to the others; a
+client whose outbox overflows is disconnected).  Room rules live in rooms.py, token
+rules in auth.py, media in relay.py; this module only routes and logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response as HttpResponse
+
+from zego_py import validation
+from zego_py.enums import StreamDeleteReason
+from zego_py.errors import ErrorCode, ZegoError
+from zego_py.protocol import (
+    ProtocolError,
+    Push,
+    Reply,
+    Request,
+    decode_from_client,
+    encode_push,
+    encode_reply,
+)
+
+from .auth import check_login, check_renewal
+from .config import ServerConfig
+from .relay import Relay
+from .rooms import Outgoing, RoomRegistry
+
+__all__ = ["RoomServer", "serve_rooms"]
+
+log = logging.getLogger("mock_server")
+
+_OUTBOX_FRAMES = 1000
+
+
+class Connection:
+    """One client socket: an outbox drained by a writer task, and a request budget."""
+
+    def __init__(self, key: int, ws: ServerConnection, config: ServerConfig) -> None:
+        self.key = key
+        self.ws = ws
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(_OUTBOX_FRAMES)
+        self.logged_in = asyncio.Event()
+        self.tokens = float(config.request_burst)
+        self.rate = config.requests_per_s
+        self.burst = config.request_burst
+        self.refilled_at = time.monotonic()
+        self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        local = ws.local_address[0] if ws.local_address else ""
+        self.on_loopback = ipaddress.ip_address(local).is_loopback if local else False
+
+    def send(self, text: str) -> None:
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("conn %d (%s): outbox full, disconnecting a slow client",
+                        self.key, self.peer)
+            asyncio.ensure_future(self.ws.close(1008, "too slow"))
+
+    def take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.rate)
+        self.refilled_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def write_loop(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.ws.send(await self.outbox.get())
+
+
+Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
+
+
+class RoomServer:
+    """Routes requests to the registry and relay; owns every Connection."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.registry = RoomRegistry(self.config)
+        self.relay = Relay(self.config.host_addresses)
+        self.connections: dict[int, Connection] = {}
+        self._next_key = 1
+        self._pending_streams: set[str] = set()
+        self._handlers: dict[str, Handler] = {
+            "login": self._login,
+            "logout": self._logout,
+            "renewToken": self._renew_token,
+            "ping": self._ping,
+            "sendBroadcastMessage": self._broadcast,
+            "sendBarrageMessage": self._broadcast,
+            "sendCustomCommand": self._custom_command,
+            "setRoomExtraInfo": self._set_room_extra_info,
+            "publish": self._publish,
+            "unpublish": self._unpublish,
+            "setStreamExtraInfo": self._set_stream_extra_info,
+            "setMicStatus": self._set_mic_status,
+            "play": self._play,
+            "stopPlay": self._stop_play,
+        }
+
+    # ------------------------------------------------------------------ sockets
+    async def handle(self, ws: ServerConnection) -> None:
+        key = self._next_key
+        self._next_key += 1
+        conn = Connection(key, ws, self.config)
+        self.connections[key] = conn
+        writer = asyncio.create_task(conn.write_loop())
+        deadline = asyncio.create_task(self._login_deadline(conn))
+        try:
+            async for frame in ws:
+                await self._on_frame(conn, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            deadline.cancel()
+            del self.connections[key]
+            await self._on_gone(conn)
+            writer.cancel()
+
+    async def _login_deadline(self, conn: Connection) -> None:
+        try:
+            await asyncio.wait_for(conn.logged_in.wait(), self.config.login_deadline_s)
+        except TimeoutError:
+            log.info("conn %d (%s): no login within %.0f s, closing",
+                     conn.key, conn.peer, self.config.login_deadline_s)
+            await conn.ws.close(1008, "login deadline")
+
+    async def _on_frame(self, conn: Connection, frame: str | bytes) -> None:
+        try:
+            request = decode_from_client(frame)
+        except ProtocolError as exc:
+            log.info("conn %d (%s): bad frame: %s", conn.key, conn.peer, exc.message)
+            if exc.request_id is not None:
+                conn.send(encode_reply(Reply(exc.request_id, exc.code, exc.message)))
+            else:
+                conn.send(encode_push(Push("error", {"code": int(exc.code),
+                                                     "message": exc.message})))
+            return
+        if not conn.take_token():
+            conn.send(encode_reply(Reply(request.id, ErrorCode.FREQUENCY_LIMITED,
+                                         "too many requests")))
+            return
+        try:
+            data = await self._handlers[request.type](conn, request)
+        except ZegoError as exc:
+            conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
+        except Exception:
+            log.exception("conn %d: %s failed", conn.key, request.type)
+            conn.send(encode_reply(Reply(request.id, ErrorCode.ROOM_INNER_ERROR,
+                                         "internal server error")))
+        else:
+            conn.send(encode_reply(Reply(request.id, 0, "", data)))
+
+    async def _on_gone(self, conn: Connection) -> None:
+        session = self.registry.sessions.get(conn.key)
+        if session is not None:
+            log.info("room %s: user %s vanished", session.room_id, session.user["userID"])
+            await self._deliver(self.registry.logout(conn.key, StreamDeleteReason.DISCONNECTED))
+
+    async def _deliver(self, outgoing: list[Outgoing]) -> None:
+        """Send pushes, close kicked sessions, and drop relay state the registry dropped."""
+        kicked = []
+        for item in outgoing:
+            conn = self.connections.get(item.session_key)
+            if conn is None:
+                continue
+            conn.send(encode_push(item.push))
+            if item.push.type == "kickout":
+                kicked.append(conn)
+        for conn in kicked:
+            asyncio.ensure_future(self._close_after_flush(conn))
+        await self._sync_relay()
+
+    async def _close_after_flush(self, conn: Connection) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(2):
+                while not conn.outbox.empty():
+                    await asyncio.sleep(0.01)
+        await conn.ws.close(1000, "kicked out")
+
+    async def _sync_relay(self) -> None:
+        """The registry is the truth: stop relaying what it no longer has."""
+        streams = self.registry.streams
+        for stream_id, published in list(self.relay.streams.items()):
+            record = streams.get(stream_id)
+            if record is None:
+                await self.relay.remove_publisher(stream_id)
+                continue
+            for key in [k for k in published.listeners if k not in record.players]:
+                await self.relay.remove_listener(stream_id, key)
+
+    # ------------------------------------------------------------------ rooms
+    async def _login(self, conn: Connection, req: Request) -> dict[str, Any]:
+        b = req.body
+        if conn.key in self.registry.sessions:
+            raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
+        room_id = validation.check_room_id(b["roomID"])
+        user = validation.check_user(b["user"])
+        claims = check_login(b["token"], app_id=self.config.app_id,
+                             secret=self.config.server_secret, room_id=room_id,
+                             user_id=user["userID"])
+        data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
+        conn.logged_in.set()
+        log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
+        await self._deliver(out)
+        data.update(sessionKey=conn.key, pingInterval=self.config.ping_interval_s,
+                    pingTimeout=self.config.ping_timeout_s, iceServers=[])
+        if conn.on_loopback:
+            # A client that reached us over loopback runs on this machine: gathering on
+            # loopback is what works (aioice leaves 127.0.0.1 out by default).
+            data["hostAddresses"] = ["127.0.0.1"]
+        return data
+
+    async def _logout(self, conn: Connection, req: Request) -> dict[str, Any]:
+        self.registry._session_in_room(conn.key, req.body["roomID"])
+        log.info("room %s: conn %d logged out", req.body["roomID"], conn.key)
+        await self._deliver(self.registry.logout(conn.key))
+        return {}
+
+    async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
+        session = self.registry._session(conn.key)
+        claims = check_renewal(req.body["token"], app_id=self.config.app_id,
+                               secret=self.config.server_secret, room_id=session.room_id,
+                               user_id=session.user["userID"])
+        return self.registry.renew_token(conn.key, req.body["roomID"], claims)
+
+    async def _ping(self, conn: Connection, req: Request) -> dict[str, Any]:
+        return {"time": time.time()}
+
+    # ------------------------------------------------------------------ messaging
+    async def _broadcast(self, conn: Connection, req: Request) -> dict[str, Any]:
+        message = validation.check_message(req.body["message"])
+        kind = "broadcastMessage" if req.type == "sendBroadcastMessage" else "barrageMessage"
+        data, out = self.registry.broadcast(conn.key, req.body["roomID"], message, kind)
+        await self._deliver(out)
+        return data
+
+    async def _custom_command(self, conn: Connection, req: Request) -> dict[str, Any]:
+        command = validation.check_message(req.body["command"])
+        await self._deliver(self.registry.custom_command(
+            conn.key, req.body["roomID"], command, req.body["toUserIDs"]))
+        return {}
+
+    async def _set_room_extra_info(self, conn: Connection, req: Request) -> dict[str, Any]:
+        key, value = validation.check_room_extra_info(req.body["key"], req.body["value"])
+        await self._deliver(self.registry.set_room_extra_info(
+            conn.key, req.body["roomID"], key, value))
+        return {}
+
+    # ------------------------------------------------------------------ streams
+    async def _publish(self, conn: Connection, req: Request) -> dict[str, Any]:
+        b = req.body
+        stream_id = validation.check_stream_id(b["streamID"])
+        extra_info = validation.check_stream_extra_info(b.get("extraInfo") or "")
+        session = self.registry.check_publish(conn.key, b["roomID"], stream_id)
+        if stream_id in self._pending_streams:
+            raise ZegoError(ErrorCode.DUPLICATE_STREAM_ID)
+        self._pending_streams.add(stream_id)
+        try:
+            answer = await self.relay.add_publisher(stream_id, b["sdp"])
+            try:
+                out = self.registry.add_stream(conn.key, stream_id, extra_info)
+            except ZegoError:
+                await self.relay.remove_publisher(stream_id)
+                raise
+        finally:
+            self._pending_streams.discard(stream_id)
+        log.info("room %s: %s publishes %s", session.room_id, session.user["userID"], stream_id)
+        await self._deliver(out)
+        return {"sdp": answer}
+
+    async def _unpublish(self, conn: Connection, req: Request) -> dict[str, Any]:
+        out = self.registry.remove_stream(conn.key, req.body["streamID"])
+        log.info("conn %d stops publishing %s", conn.key, req.body["streamID"])
+        await self._deliver(out)
+        return {}
+
+    async def _set_stream_extra_info(self, conn: Connection, req: Request) -> dict[str, Any]:
+        extra_info = validation.check_stream_extra_info(req.body["extraInfo"])
+        await self._deliver(self.registry.set_stream_extra_info(
+            conn.key, req.body["streamID"], extra_info))
+        return {}
+
+    async def _set_mic_status(self, conn: Connection, req: Request) -> dict[str, Any]:
+        await self._deliver(self.registry.set_mic_status(
+            conn.key, req.body["streamID"], req.body["status"]))
+        return {}
+
+    async def _play(self, conn: Connection, req: Request) -> dict[str, Any]:
+        stream_id = validation.check_stream_id(req.body["streamID"])
+        self.registry.check_play(conn.key, stream_id)
+        answer = await self.relay.add_listener(stream_id, conn.key, req.body["sdp"])
+        try:
+            out = self.registry.add_player(conn.key, stream_id)
+        except ZegoError:
+            await self.relay.remove_listener(stream_id, conn.key)
+            raise
+        await self._deliver(out)
+        return {"sdp": answer}
+
+    async def _stop_play(self, conn: Connection, req: Request) -> dict[str, Any]:
+        self.registry.remove_player(conn.key, req.body["streamID"])
+        await self._sync_relay()
+        return {}
+
+    # ------------------------------------------------------------------ running
+    async def _online_count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.online_count_interval_s)
+            await self._deliver(self.registry.online_counts())
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve in this event loop; yields the ``ws://host:port/ws`` URL (port 0: any free)."""
+        cfg = self.config
+        async with serve(
+            self.handle,
+            host,
+            port,
+            max_size=cfg.max_frame_bytes,
+            process_request=_http_route,
+            ping_interval=cfg.ping_interval_s,
+            ping_timeout=cfg.ping_timeout_s,
+        ) as server:
+            bound_port = next(iter(server.sockets)).getsockname()[1]
+            ticker = asyncio.create_task(self._online_count_loop())
+            log.info("serving ws://%s:%d/ws (app ID %d)", host, bound_port, cfg.app_id)
+            try:
+                yield f"ws://{host}:{bound_port}/ws"
+            finally:
+                ticker.cancel()
+                server.close()
+                await self.relay.close()
+
+
+def _http_route(connection: ServerConnection, request: HttpRequest) -> HttpResponse | None:
+    """Only ``/ws`` is a WebSocket endpoint; other paths get a plain 404."""
+    if request.path.split("?", 1)[0] == "/ws":
+        return None
+    return connection.respond(404, "zego_py room server: connect to /ws\n")
+
+
+@contextlib.asynccontextmanager
+async def serve_rooms(host: str = "127.0.0.1", port: int = 0,
+                      config: ServerConfig | None = None) -> AsyncIterator[str]:
+    """Run a room server in this event loop; yields its ``ws://host:port/ws`` URL."""
+    async with RoomServer(config).running(host, port) as url:
+        yield url

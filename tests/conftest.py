@@ -1,0 +1,101 @@
+"""Shared fixtures: the real room server on 127.0.0.1 and engines that always close."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from mock_server import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
+from mock_server.server import RoomServer
+from zego_py import ZegoExpressEngine, generateToken04
+
+LOOPBACK = {"hostAddresses": ["127.0.0.1"], "iceServers": []}
+
+
+def make_token(user_id: str, seconds: int = 3600, payload: str = "",
+               app_id: int = DEV_APP_ID, secret: str = DEV_SERVER_SECRET) -> str:
+    return generateToken04(app_id, user_id, secret, seconds, payload)
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Poll ``cond`` until true (as aiortc's tests do); fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Recorder:
+    """Records every event an engine emits, by name, with its arguments."""
+
+    events: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
+
+    def attach(self, engine: ZegoExpressEngine, *names: str) -> None:
+        for name in names:
+            engine.on(name, lambda *args, _n=name: self.events[_n].append(args))
+
+    def __getitem__(self, name: str) -> list[tuple[Any, ...]]:
+        return self.events[name]
+
+
+ALL_EVENTS = (
+    "roomStateUpdate", "roomStateChanged", "roomUserUpdate", "roomStreamUpdate",
+    "roomOnlineUserCountUpdate", "roomExtraInfoUpdate", "streamExtraInfoUpdate",
+    "tokenWillExpire", "IMRecvBroadcastMessage", "IMRecvBarrageMessage", "IMRecvCustomCommand",
+    "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
+    "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
+)
+
+
+@dataclass
+class Harness:
+    url: str
+    server: RoomServer
+    engines: list[ZegoExpressEngine] = field(default_factory=list)
+
+    def engine(self) -> tuple[ZegoExpressEngine, Recorder]:
+        engine = ZegoExpressEngine(DEV_APP_ID, self.url, options=dict(LOOPBACK))
+        recorder = Recorder()
+        recorder.attach(engine, *ALL_EVENTS)
+        self.engines.append(engine)
+        return engine, recorder
+
+    async def joined(self, user_id: str, room_id: str = "room1", user_update: bool = True
+                     ) -> tuple[ZegoExpressEngine, Recorder]:
+        engine, rec = self.engine()
+        await engine.loginRoom(room_id, make_token(user_id), {"userID": user_id},
+                               {"userUpdate": user_update})
+        return engine, rec
+
+
+def fast_config(**overrides: Any) -> ServerConfig:
+    base: dict[str, Any] = {"ping_interval_s": 1.0, "ping_timeout_s": 3.0,
+                            "online_count_interval_s": 0.5, "login_deadline_s": 2.0}
+    base.update(overrides)
+    return ServerConfig(**base)
+
+
+@pytest.fixture
+def server_config() -> ServerConfig:
+    return fast_config()
+
+
+@pytest.fixture
+async def harness(server_config: ServerConfig) -> AsyncIterator[Harness]:
+    room_server = RoomServer(server_config)
+    async with room_server.running("127.0.0.1", 0) as url:
+        h = Harness(url, room_server)
+        try:
+            yield h
+        finally:
+            await asyncio.gather(*(e.close() for e in h.engines), return_exceptions=True)
+
+

@@ -1,0 +1,451 @@
+"""ZegoExpressEngine: ZEGO's Web SDK surface, in Python.
+
+Names, argument order, event arguments and error codes are ZEGO's
+(docs/api.md maps every call).  Calls that return a Promise in the Web SDK are
+``async`` here and raise ``ZegoError``; calls that return a boolean there return one
+here and report the outcome through their state event.  The engine is a facade: it
+checks arguments in ZEGO's order, then hands rooms to ``RoomLink`` and media to
+``media.controller.MediaController``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from . import validation
+from .enums import RoomState, UpdateType
+from .errors import ErrorCode, ZegoError
+from .events import EngineEvents
+from .protocol import Push
+from .room import RoomLink
+from .types import ZegoRoomConfig, ZegoServerResponse, ZegoUser
+
+__all__ = ["ZegoExpressEngine"]
+
+log = logging.getLogger("zego_py")
+
+VERSION = "0.1.0"
+
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "report": logging.ERROR,
+    "disable": logging.CRITICAL + 1,
+}
+
+
+class ZegoExpressEngine:
+    """A participant: logs in to rooms, publishes and plays audio streams.
+
+    ``server`` is the room server's ``ws://host:port/ws`` URL.  ``options`` may hold
+    ``iceServers`` (a list of ``{"urls", "username", "credential"}``; default none, so
+    no public STUN server is contacted) and ``hostAddresses`` (the local addresses to
+    gather ICE candidates on; default: the server's answer at login, else aioice's).
+    """
+
+    def __init__(self, appID: int, server: str, ENV: int = 0,  # noqa: N803 - ZEGO's names
+                 options: dict[str, Any] | None = None) -> None:
+        if not isinstance(appID, int) or isinstance(appID, bool):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "appID must be a number")
+        if not isinstance(server, str) or not server.startswith(("ws://", "wss://")):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "server must be a ws:// or wss:// URL")
+        self.appID = appID
+        self.server = server
+        self._options = dict(options or {})
+        self._events = EngineEvents()
+        self._rooms: dict[str, RoomLink] = {}
+        self._multi_room = False
+        self._multi_room_locked = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._destroyed = False
+        from .media.controller import MediaController
+
+        self._media = MediaController(self, self._events)
+
+    # ------------------------------------------------------------------ global
+    def getVersion(self) -> str:  # noqa: N802
+        return VERSION
+
+    def setLogConfig(self, config: dict[str, Any]) -> bool:  # noqa: N802
+        level = config.get("logLevel", "info")
+        if level not in _LOG_LEVELS:
+            return False
+        logging.getLogger("zego_py").setLevel(_LOG_LEVELS[level])
+        return True
+
+    def setDebugVerbose(self, enable: bool) -> None:  # noqa: N802
+        logging.getLogger("zego_py").setLevel(logging.DEBUG if enable else logging.INFO)
+
+    def on(self, event: str, handler: Callable[..., Any]) -> bool:
+        """Add a handler (sync or async); several per event run in registration order."""
+        return self._events.on(event, handler)
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> bool:
+        """Remove one handler, or all of the event's handlers when ``handler`` is None."""
+        return self._events.off(event, handler)
+
+    def enableMultiRoom(self, enable: bool) -> bool:  # noqa: N802
+        """Allow several rooms at once; only before the first loginRoom (as in ZEGO)."""
+        if self._multi_room_locked:
+            return False
+        self._multi_room = bool(enable)
+        return True
+
+    def destroyEngine(self) -> None:  # noqa: N802
+        """Leave every room and release devices, in the background (ZEGO returns void)."""
+        self._spawn(self.close())
+
+    async def close(self) -> None:
+        """Leave every room, stop all media and wait until it is done."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        for room_id in list(self._rooms):
+            await self._logout(room_id)
+        await self._media.close()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._events.drain()
+        self._events.clear()
+
+    async def __aenter__(self) -> ZegoExpressEngine:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run engine work in the background, tracked so close() can wait for it."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_task_error)
+        return task
+
+    # ------------------------------------------------------------------ rooms
+    def _room(self, room_id: str | None) -> RoomLink:
+        """The room a call targets: the named one, or the only/first one."""
+        if room_id is None:
+            room = next(iter(self._rooms.values()), None)
+        else:
+            room = self._rooms.get(room_id)
+        if room is None or room.state == RoomState.DISCONNECTED:
+            raise ZegoError(ErrorCode.NOT_LOGIN)
+        return room
+
+    @property
+    def _host_addresses(self) -> list[str] | None:
+        addresses = self._options.get("hostAddresses")
+        return list(addresses) if addresses is not None else None
+
+    def _check_login_args(self, roomID: str, token: str, user: ZegoUser) -> dict[str, str]:  # noqa: N803
+        if not self._multi_room and self._rooms:
+            raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
+        if roomID in self._rooms:
+            raise ZegoError(ErrorCode.USER_REPEATED_LOGIN)
+        if self._rooms and isinstance(user, dict):
+            current = next(iter(self._rooms.values())).user["userID"]
+            if user.get("userID") != current:
+                raise ZegoError(ErrorCode.MULTI_ROOM_USER_MISMATCH)
+        validation.check_room_id(roomID)
+        if not isinstance(token, str) or token == "":
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "token must be a non-empty string")
+        return validation.check_user(user)
+
+    async def loginRoom(self, roomID: str, token: str, user: ZegoUser,  # noqa: N802, N803
+                        config: ZegoRoomConfig | None = None) -> bool:
+        """Join a room; resolves True, or raises ZegoError with ZEGO's code.
+
+        Register ``roomStateUpdate``, ``roomUserUpdate`` and ``roomStreamUpdate`` first:
+        the users and streams already in the room arrive as ADD events before this
+        returns.
+        """
+        if self._destroyed:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the engine was destroyed")
+        config = dict(config or {})
+        try:
+            checked_user = self._check_login_args(roomID, token, user)
+            max_members = config.get("maxMemberCount", 0) or 0
+            if not isinstance(max_members, int) or isinstance(max_members, bool):
+                raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "maxMemberCount must be an integer")
+        except ZegoError as exc:
+            if exc.code != ErrorCode.LOGIN_ROOMS_EXCEEDED:
+                self._events.emit("roomStateChanged", roomID, "LOGINING", 0, "")
+                self._events.emit("roomStateChanged", roomID, "LOGIN_FAILED", int(exc.code),
+                                  exc.message)
+            raise
+        self._multi_room_locked = True
+        user_update = bool(config.get("userUpdate", False))
+        room = RoomLink.create(self.server, roomID, checked_user, user_update, self._events,
+                               self._on_push, self._on_link_closed)
+        self._rooms[roomID] = room
+        room.transition("login")
+        try:
+            await room.link.connect()
+            data = await room.link.request("login", {
+                "roomID": roomID, "token": token, "user": checked_user,
+                "config": {"userUpdate": user_update, "maxMemberCount": max_members},
+            })
+        except ZegoError as exc:
+            self._rooms.pop(roomID, None)
+            await room.link.close()
+            if room.state != RoomState.DISCONNECTED:
+                room.transition("login_failed", int(exc.code), exc.message)
+            raise
+        except asyncio.CancelledError:
+            self._rooms.pop(roomID, None)
+            await room.link.close()
+            raise
+        room.transition("login_ok")
+        room.schedule_token_warning(float(data.get("tokenExpire", 0)))
+        self._media.on_login(room, data)
+        users = data.get("users") or []
+        if user_update and users:
+            self._events.emit("roomUserUpdate", roomID, UpdateType.ADD.value, users)
+        streams = data.get("streams") or []
+        for stream in streams:
+            room.streams[stream["streamID"]] = stream
+        if streams:
+            self._events.emit("roomStreamUpdate", roomID, UpdateType.ADD.value, streams, "")
+        extra = data.get("roomExtraInfoList") or []
+        if extra:
+            self._events.emit("roomExtraInfoUpdate", roomID, extra)
+        log.info("logged in to room %s as %s", roomID, checked_user["userID"])
+        return True
+
+    def logoutRoom(self, roomID: str | None = None) -> asyncio.Task[None]:  # noqa: N802, N803
+        """Leave a room (the only/first one if None); stops this room's publishing and playing.
+
+        ZEGO returns void; the returned task may be awaited to know the server heard it.
+        """
+        target = roomID if roomID is not None else next(iter(self._rooms), None)
+        return self._spawn(self._logout(target))
+
+    async def _logout(self, room_id: str | None) -> None:
+        room = self._rooms.pop(room_id, None) if room_id is not None else None
+        if room is None:
+            return
+        room.cancel_timers()
+        await self._media.on_room_leaving(room)
+        if room.link.connected:
+            try:
+                await room.link.request("logout", {"roomID": room.room_id}, timeout=3)
+            except ZegoError as exc:
+                log.info("logout of %s: %s", room.room_id, exc)
+        await room.link.close()
+        if room.state != RoomState.DISCONNECTED:
+            room.transition("logout")
+
+    def renewToken(self, token: str, roomID: str | None = None) -> bool:  # noqa: N802, N803
+        """Hand the server a fresh token (call it on ``tokenWillExpire``)."""
+        try:
+            room = self._room(roomID)
+        except ZegoError:
+            return False
+        if not isinstance(token, str) or not token:
+            return False
+
+        async def renew() -> None:
+            try:
+                data = await room.link.request("renewToken",
+                                               {"roomID": room.room_id, "token": token})
+            except ZegoError as exc:
+                log.warning("renewToken for %s failed: %s", room.room_id, exc)
+                return
+            room.schedule_token_warning(float(data.get("tokenExpire", 0)))
+
+        self._spawn(renew())
+        return True
+
+    # ------------------------------------------------------------------ pushes
+    def _on_push(self, room: RoomLink, push: Push) -> None:
+        b, emit, rid = push.body, self._events.emit, room.room_id
+        if push.type == "userUpdate":
+            if room.user_update:
+                emit("roomUserUpdate", rid, b["updateType"], b["userList"])
+        elif push.type == "streamUpdate":
+            for stream in b["streamList"]:
+                if b["updateType"] == UpdateType.ADD:
+                    room.streams[stream["streamID"]] = stream
+                else:
+                    room.streams.pop(stream["streamID"], None)
+            emit("roomStreamUpdate", rid, b["updateType"], b["streamList"], b["extendedData"])
+        elif push.type == "onlineUserCount":
+            emit("roomOnlineUserCountUpdate", rid, b["count"])
+        elif push.type == "roomExtraInfoUpdate":
+            emit("roomExtraInfoUpdate", rid, b["roomExtraInfoList"])
+        elif push.type == "streamExtraInfoUpdate":
+            for info in b["streamList"]:
+                if info.get("streamID") in room.streams:
+                    room.streams[info["streamID"]]["extraInfo"] = info.get("extraInfo", "")
+            emit("streamExtraInfoUpdate", rid, b["streamList"])
+        elif push.type == "broadcastMessage":
+            emit("IMRecvBroadcastMessage", rid, b["messageList"])
+        elif push.type == "barrageMessage":
+            emit("IMRecvBarrageMessage", rid, b["messageList"])
+        elif push.type == "customCommand":
+            emit("IMRecvCustomCommand", rid, b["fromUser"], b["command"])
+        elif push.type == "micStatus":
+            emit("remoteMicStatusUpdate", b["streamID"], b["status"])
+        elif push.type == "playEnded":
+            self._media.on_play_ended(b["streamID"], b["code"])
+        elif push.type == "kickout":
+            self._spawn(self._kicked(room, b["code"], b["message"]))
+        elif push.type == "error":
+            log.warning("server error %s: %s", b["code"], b["message"])
+
+    async def _kicked(self, room: RoomLink, code: int, message: str) -> None:
+        if self._rooms.get(room.room_id) is not room:
+            return
+        del self._rooms[room.room_id]
+        room.cancel_timers()
+        log.warning("kicked out of room %s: [%s] %s", room.room_id, code, message)
+        await self._media.on_room_leaving(room)
+        room.transition("kicked", code, message)
+        await room.link.close()
+
+    def _on_link_closed(self, room: RoomLink) -> None:
+        """The socket dropped without a logout: the room is lost (no resume yet)."""
+        if self._rooms.get(room.room_id) is not room or room.state != RoomState.CONNECTED:
+            return
+        del self._rooms[room.room_id]
+        room.cancel_timers()
+        room.transition("connection_lost", ErrorCode.NETWORK_BROKEN, "signaling socket closed")
+        self._spawn(self._media.on_room_leaving(room))
+        room.transition("reconnect_failed", ErrorCode.RECONNECT_FAILED,
+                        "signaling socket closed")
+
+    # ------------------------------------------------------------------ messaging
+    async def _im(self, kind: str, room_id: str, body: dict[str, Any]) -> ZegoServerResponse:
+        room = self._room(room_id)
+        data = await room.link.request(kind, {"roomID": room.room_id, **body})
+        return {"errorCode": 0, "extendedData": "", **data}  # type: ignore[typeddict-item]
+
+    async def sendBroadcastMessage(self, roomID: str, message: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Reliable text to everyone else in the room (<= 1 KB, 10 per second per room)."""
+        validation.check_message(message)
+        return await self._im("sendBroadcastMessage", roomID, {"message": message})
+
+    async def sendBarrageMessage(self, roomID: str, message: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Barrage ("danmaku") text to everyone else (<= 1 KB, 20 per second per room)."""
+        validation.check_message(message)
+        return await self._im("sendBarrageMessage", roomID, {"message": message})
+
+    async def sendCustomCommand(self, roomID: str, command: str,  # noqa: N802, N803
+                                toUserIDList: list[str]) -> ZegoServerResponse:  # noqa: N803
+        """A command to the listed users (everyone else if the list is empty)."""
+        validation.check_message(command)
+        if not isinstance(toUserIDList, list):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "toUserIDList must be a list")
+        return await self._im("sendCustomCommand", roomID,
+                              {"command": command, "toUserIDs": toUserIDList})
+
+    async def setRoomExtraInfo(self, roomID: str, key: str, value: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """One key per room (<= 10 B), value <= 100 B; others get roomExtraInfoUpdate."""
+        validation.check_room_extra_info(key, value)
+        return await self._im("setRoomExtraInfo", roomID, {"key": key, "value": value})
+
+    async def setStreamExtraInfo(self, streamID: str, extraInfo: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Update a stream this engine publishes; others get streamExtraInfoUpdate."""
+        validation.check_stream_id(streamID)
+        validation.check_stream_extra_info(extraInfo)
+        room = self._media.room_of_published(streamID)
+        await room.link.request("setStreamExtraInfo",
+                                {"streamID": streamID, "extraInfo": extraInfo})
+        return {"errorCode": 0, "extendedData": ""}
+
+    # ------------------------------------------------------------------ media
+    async def createStream(self, source: dict[str, Any] | None = None) -> Any:  # noqa: N802
+        """A local stream: ``{"camera": {"audio": True, "video": False}}`` for the mic,
+        ``{"custom": {"source": path_or_AudioSource, "loop": False}}`` for code or files."""
+        return await self._media.create_stream(source)
+
+    def destroyStream(self, localStream: Any) -> None:  # noqa: N802, N803
+        self._media.destroy_stream(localStream)
+
+    def startPublishingStream(self, streamID: str, localStream: Any,  # noqa: N802, N803
+                              publishOption: dict[str, Any] | None = None) -> bool:  # noqa: N803
+        """Start publishing; True means the request went out, publisherStateUpdate says how
+        it ended.  Raises ZegoError for a bad stream ID or when not logged in."""
+        return self._media.start_publishing(streamID, localStream, publishOption or {})
+
+    def stopPublishingStream(self, streamID: str) -> bool:  # noqa: N802, N803
+        return self._media.stop_publishing(streamID)
+
+    async def startPlayingStream(self, streamID: str,  # noqa: N802, N803
+                                 playOption: dict[str, Any] | None = None) -> Any:  # noqa: N803
+        """Play any stream by its ID; resolves a remote stream once audio is flowing."""
+        return await self._media.start_playing(streamID, playOption or {})
+
+    def stopPlayingStream(self, streamID: str) -> None:  # noqa: N802, N803
+        self._media.stop_playing(streamID)
+
+    def mutePublishStreamAudio(self, localStream: Any, mute: bool) -> bool:  # noqa: N802, N803
+        return self._media.mute_publish_audio(localStream, mute)
+
+    def muteMicrophone(self, mute: bool) -> bool:  # noqa: N802
+        return self._media.mute_microphone(mute)
+
+    def isMicrophoneMuted(self) -> bool:  # noqa: N802
+        return self._media.microphone_muted
+
+    async def mutePlayStreamAudio(self, streamID: str, mute: bool) -> bool:  # noqa: N802, N803
+        return self._media.mute_play_audio(streamID, mute)
+
+    async def muteAllPlayAudioStreams(self, mute: bool) -> bool:  # noqa: N802
+        return all(self._media.mute_play_audio(s, mute) for s in self._media.playing_ids())
+
+    async def setPlayVolume(self, streamID: str, volume: int) -> bool:  # noqa: N802, N803
+        """Per-stream playback volume 0..200 (ZEGO's native SDKs' name; Web sets it on the
+        media element)."""
+        return self._media.set_play_volume(streamID, volume)
+
+    def setSoundLevelDelegate(self, enable: bool, interval: int = 1000) -> None:  # noqa: N802
+        """soundLevelUpdate / capturedSoundLevelUpdate every ``interval`` ms (500..3000)."""
+        self._media.set_sound_level_delegate(enable, interval)
+
+    async def enumDevices(self) -> dict[str, list[dict[str, str]]]:  # noqa: N802
+        from .media import devices
+
+        return devices.list_devices()
+
+    async def getMicrophones(self) -> list[dict[str, str]]:  # noqa: N802
+        return (await self.enumDevices())["microphones"]
+
+    async def getSpeakers(self) -> list[dict[str, str]]:  # noqa: N802
+        return (await self.enumDevices())["speakers"]
+
+    async def getCameras(self) -> list[dict[str, str]]:  # noqa: N802
+        return []
+
+    async def useAudioDevice(self, localStream: Any, deviceID: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Switch a microphone stream to another input device."""
+        await self._media.use_audio_device(localStream, deviceID)
+        return {"errorCode": 0, "extendedData": ""}
+
+    async def useAudioOutputDevice(self, media: Any, deviceID: str) -> bool:  # noqa: N802, N803
+        """Send the speaker mix to another output device (``media`` is accepted for ZEGO
+        compatibility: all played streams share one mix)."""
+        return self._media.use_output_device(deviceID)
+
+    async def checkSystemRequirements(self, checkType: str | None = None) -> dict[str, Any]:  # noqa: N802, N803
+        from .media import devices
+
+        return devices.check_system_requirements()
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("engine task failed", exc_info=task.exception())
+
+

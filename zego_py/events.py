@@ -1,0 +1,85 @@
+"""The engine's event emitter: ZEGO's ``on``/``off`` semantics on top of pyee.
+
+- several handlers per event, called in registration order;
+- sync and async handlers (async ones run as tasks, in order of emission);
+- a handler that raises is logged and never reaches the engine's receive loop
+  (pyee re-raises handler errors when nobody listens on "error", so we always do).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pyee.asyncio import AsyncIOEventEmitter
+
+__all__ = ["EVENT_NAMES", "EngineEvents"]
+
+log = logging.getLogger("zego_py")
+
+# Every event the engine emits, with ZEGO's argument lists (docs/api.md has them all).
+EVENT_NAMES = frozenset(
+    {
+        "roomStateUpdate",  # (roomID, state, errorCode, extendedData)
+        "roomStateChanged",  # (roomID, reason, errorCode, extendedData)
+        "roomUserUpdate",  # (roomID, updateType, userList)
+        "roomStreamUpdate",  # (roomID, updateType, streamList, extendedData)
+        "roomOnlineUserCountUpdate",  # (roomID, count)
+        "roomExtraInfoUpdate",  # (roomID, roomExtraInfoList)
+        "streamExtraInfoUpdate",  # (roomID, streamList)
+        "tokenWillExpire",  # (roomID)
+        "IMRecvBroadcastMessage",  # (roomID, chatData)
+        "IMRecvBarrageMessage",  # (roomID, messageInfo)
+        "IMRecvCustomCommand",  # (roomID, fromUser, command)
+        "publisherStateUpdate",  # (result)
+        "playerStateUpdate",  # (result)
+        "publishQualityUpdate",  # (streamID, stats)
+        "playQualityUpdate",  # (streamID, stats)
+        "soundLevelUpdate",  # (soundLevelList)
+        "capturedSoundLevelUpdate",  # (soundLevel)
+        "remoteMicStatusUpdate",  # (streamID, status)
+    }
+)
+
+
+class EngineEvents:
+    def __init__(self) -> None:
+        self._emitter = AsyncIOEventEmitter()
+        self._emitter.on("error", self._log_handler_error)
+
+    @staticmethod
+    def _log_handler_error(exc: BaseException) -> None:
+        log.error("an event handler raised", exc_info=exc)
+
+    def on(self, event: str, handler: Callable[..., Any]) -> bool:
+        if event not in EVENT_NAMES:
+            log.warning("on(%r): zego_py never emits this event", event)
+            return False
+        self._emitter.add_listener(event, handler)
+        return True
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> bool:
+        if handler is None:
+            self._emitter.remove_all_listeners(event)
+            return True
+        try:
+            self._emitter.remove_listener(event, handler)
+        except KeyError:
+            return False
+        return True
+
+    def emit(self, event: str, *args: Any) -> None:
+        assert event in EVENT_NAMES, event
+        self._emitter.emit(event, *args)
+
+    def has_listeners(self, event: str) -> bool:
+        return bool(self._emitter.listeners(event))
+
+    async def drain(self) -> None:
+        """Wait for async handlers still running."""
+        await self._emitter.wait_for_complete()
+
+    def clear(self) -> None:
+        self._emitter.remove_all_listeners()
+        self._emitter.on("error", self._log_handler_error)

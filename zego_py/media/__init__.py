@@ -1,0 +1,1 @@
+"""Local media: the software mixer and the PortAudio microphone/speaker devices."""

@@ -1,0 +1,86 @@
+"""Negotiating one audio peer connection with the relay (offer here, answer there).
+
+Offers are non-trickle: aiortc gathers every candidate inside setLocalDescription, so
+one request/reply over signaling carries the whole exchange.  Opus is the only codec
+offered, because the relay forwards Opus packets unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from ..errors import ErrorCode, ZegoError
+from .ice import gathering_on, new_peer_connection
+
+__all__ = ["connect_peer", "quality_stats"]
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _prefer_opus(pc: RTCPeerConnection) -> None:
+    caps = RTCRtpSender.getCapabilities("audio")
+    opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+    for transceiver in pc.getTransceivers():
+        transceiver.setCodecPreferences(opus)
+
+
+async def connect_peer(
+    setup: Callable[[RTCPeerConnection], None],
+    exchange: Callable[[str], Awaitable[dict[str, Any]]],
+    *,
+    ice_servers: Sequence[dict[str, Any]] | None,
+    host_addresses: Sequence[str] | None,
+    failure_code: int,
+) -> RTCPeerConnection:
+    """Create a peer, let ``setup`` add its transceiver, send the offer through
+    ``exchange`` (which returns the reply data with ``sdp``) and wait until connected.
+
+    On failure the peer is closed and ZegoError(failure_code) raised, unless the
+    exchange itself raised a ZegoError (then its code is kept).
+    """
+    pc = new_peer_connection(ice_servers)
+    connected = asyncio.get_running_loop().create_future()
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if connected.done():
+            return
+        if pc.connectionState == "connected":
+            connected.set_result(True)
+        elif pc.connectionState in ("failed", "closed"):
+            connected.set_result(False)
+
+    try:
+        setup(pc)
+        _prefer_opus(pc)
+        offer = await pc.createOffer()
+        with gathering_on(host_addresses):
+            await pc.setLocalDescription(offer)
+        reply = await exchange(pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        ok = await asyncio.wait_for(connected, CONNECT_TIMEOUT_S)
+        if not ok:
+            raise ZegoError(failure_code, "media connection failed (ICE/DTLS)")
+    except ZegoError:
+        await pc.close()
+        raise
+    except TimeoutError:
+        await pc.close()
+        raise ZegoError(failure_code, "media connection timed out") from None
+    except BaseException:
+        await pc.close()
+        raise
+    return pc
+
+
+async def quality_stats(pc: RTCPeerConnection) -> dict[str, dict[str, Any]]:
+    """getStats() grouped by report type (first report of each type)."""
+    report = await pc.getStats()
+    grouped: dict[str, dict[str, Any]] = {}
+    for stats in report.values():
+        grouped.setdefault(stats.type, vars(stats))
+    return grouped

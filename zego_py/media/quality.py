@@ -1,0 +1,107 @@
+"""ZEGO's publishQualityUpdate / playQualityUpdate objects, filled from aiortc getStats().
+
+Bitrates are deltas between two reports, so the first report after start has none.
+Field names are ZEGO's Web ones (shared/reference/zego-api.md §2); video fields are
+present and zero because zego_py has no video yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["QualityMeter"]
+
+
+def _quality_grade(loss_rate: float) -> int:
+    """ZEGO's scale: 0 excellent ... 4 very poor, from the packet loss rate (%)."""
+    for grade, limit in enumerate((1.0, 3.0, 8.0, 15.0)):
+        if loss_rate < limit:
+            return grade
+    return 4
+
+
+def _video_zero() -> dict[str, Any]:
+    return {"frameWidth": 0, "frameHeight": 0, "videoBitrate": 0, "videoFPS": 0,
+            "videoTransferFPS": 0, "videoPacketsLost": 0, "videoPacketsLostRate": 0,
+            "videoQuality": -1, "googCodecName": "", "muteState": "0"}
+
+
+@dataclass
+class QualityMeter:
+    """Turns successive getStats() snapshots into ZEGO stats objects."""
+
+    last_bytes: int | None = None
+    last_packets: int = 0
+    last_lost: int = 0
+    last_time: float | None = None
+
+    def _rates(self, now: float, total_bytes: int, packets: int, lost: int
+               ) -> tuple[float, float, float, float]:
+        if self.last_time is None or self.last_bytes is None or now <= self.last_time:
+            bitrate = fps = loss_rate = 0.0
+            interval_lost = 0.0
+        else:
+            span = now - self.last_time
+            bitrate = (total_bytes - self.last_bytes) * 8 / 1000 / span  # kbps, as ZEGO
+            fps = (packets - self.last_packets) / span
+            interval_lost = max(0, lost - self.last_lost)
+            expected = (packets - self.last_packets) + interval_lost
+            loss_rate = 100.0 * interval_lost / expected if expected > 0 else 0.0
+        self.last_bytes, self.last_packets, self.last_lost, self.last_time = (
+            total_bytes, packets, lost, now)
+        return bitrate, fps, loss_rate, interval_lost
+
+    def publish_stats(self, now: float, stats: dict[str, dict[str, Any]], muted: bool
+                      ) -> dict[str, Any]:
+        out = stats.get("outbound-rtp", {})
+        remote = stats.get("remote-inbound-rtp", {})
+        lost = int(remote.get("packetsLost", 0) or 0)
+        bitrate, fps, loss_rate, _ = self._rates(
+            now, int(out.get("bytesSent", 0)), int(out.get("packetsSent", 0)), lost)
+        return {
+            "video": _video_zero(),
+            "audio": {
+                "audioBitrate": round(bitrate, 2),
+                "audioCodec": "opus",
+                "audioFPS": round(fps, 2),
+                "audioPacketsLost": lost,
+                "audioPacketsLostRate": round(
+                    100.0 * float(remote.get("fractionLost", 0) or 0), 2) or round(loss_rate, 2),
+                "audioQuality": _quality_grade(loss_rate),
+                "googCodecName": "opus",
+                "muteState": "1" if muted else "0",
+            },
+        }
+
+    def play_stats(self, now: float, stats: dict[str, dict[str, Any]], level: float,
+                   muted: bool) -> dict[str, Any]:
+        inbound = stats.get("inbound-rtp", {})
+        lost = int(inbound.get("packetsLost", 0) or 0)
+        received = int(inbound.get("packetsReceived", 0) or 0)
+        # aiortc's inbound-rtp has no bytesReceived; the transport's count (RTP plus a
+        # little RTCP) is the closest it offers.
+        total_bytes = int(stats.get("transport", {}).get("bytesReceived", 0) or 0)
+        bitrate, fps, loss_rate, _ = self._rates(now, total_bytes, received, lost)
+        # aiortc reports jitter in RTP timestamp units (1/48000 s for Opus).
+        jitter_s = float(inbound.get("jitter", 0) or 0) / 48000
+        return {
+            "video": {**_video_zero(), "videoRenderFPS": 0, "videoFramesDecoded": 0,
+                      "videoFramesDropped": 0},
+            "audio": {
+                "audioBitrate": round(bitrate, 2),
+                "audioCodec": "opus",
+                "audioFPS": round(fps, 2),
+                "audioPacketsLost": lost,
+                "audioPacketsLostRate": round(loss_rate, 2),
+                "audioQuality": _quality_grade(loss_rate),
+                "googCodecName": "opus",
+                "muteState": "1" if muted else "0",
+                "audioJitter": round(jitter_s * 1000, 2),
+                "audioLevel": round(level, 1),
+                "audioSamplingRate": 48000,
+                "audioSendLevel": 0,
+            },
+            "peerToPeerDelay": 0,
+            "peerToPeerPacketLostRate": round(loss_rate, 2),
+        }

@@ -1,0 +1,134 @@
+"""ZegoRemoteStream: what ``startPlayingStream`` resolves.
+
+One task reads the decoded track and hands each 20 ms of mono 48 kHz int16 PCM to
+everyone who wants it: the speaker mix, ``audioFrames()`` iterators (bots, agents),
+a WAV recorder and the level meter.  Consumers never slow each other down: each
+iterator has its own bounded queue that drops its oldest audio when it falls behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import wave
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
+
+__all__ = ["ZegoRemoteStream"]
+
+log = logging.getLogger("zego_py.media")
+
+# How much audio an audioFrames() consumer may fall behind before its oldest frames go.
+ITERATOR_QUEUE_FRAMES = 250  # 5 s
+
+
+class ZegoRemoteStream:
+    def __init__(self, stream_id: str) -> None:
+        self.streamID = stream_id
+        self.level = 0.0
+        self.frames_received = 0
+        self.mixer_input: Any = None  # a mixer.MixerInput when played to the speaker
+        self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
+        self._recorder: wave.Wave_write | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()
+        self.first_audio_at: float | None = None
+
+    # ------------------------------------------------------------------ public
+    async def audioFrames(self) -> AsyncIterator[np.ndarray]:  # noqa: N802
+        """Every received 20 ms frame as mono 48 kHz int16 numpy, in arrival order.
+
+        Ends when the stream stops playing.  The speaker mix is unaffected.
+        """
+        queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(ITERATOR_QUEUE_FRAMES)
+        self._iterators.append(queue)
+        try:
+            while not (self._ended.is_set() and queue.empty()):
+                pcm = await queue.get()
+                if pcm is None:
+                    return
+                yield pcm
+        finally:
+            with contextlib.suppress(ValueError):
+                self._iterators.remove(queue)
+
+    def startRecording(self, path: str) -> None:  # noqa: N802
+        """Record what arrives (mono, 48 kHz, 16-bit WAV) until stopRecording or the end."""
+        self.stopRecording()
+        recorder = wave.open(path, "wb")
+        recorder.setnchannels(1)
+        recorder.setsampwidth(2)
+        recorder.setframerate(SAMPLE_RATE)
+        self._recorder = recorder
+
+    def stopRecording(self) -> None:  # noqa: N802
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+
+    @property
+    def volume(self) -> int:
+        return int(self.mixer_input.volume) if self.mixer_input is not None else 100
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    # ------------------------------------------------------------------ engine side
+    def start(self, track: MediaStreamTrack) -> None:
+        self._task = asyncio.create_task(self._pump(track), name=f"zego-play-{self.streamID}")
+
+    async def _pump(self, track: MediaStreamTrack) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await track.recv()
+                pcm = frame_to_mono_int16(frame)  # type: ignore[arg-type]
+                if self.first_audio_at is None:
+                    self.first_audio_at = loop.time()
+                self.frames_received += 1
+                self.level = level_0_100(pcm)
+                if self.mixer_input is not None:
+                    self.mixer_input.push(pcm)
+                if self._recorder is not None:
+                    self._recorder.writeframes(pcm.tobytes())
+                for queue in self._iterators:
+                    if queue.full():
+                        queue.get_nowait()
+                    queue.put_nowait(pcm)
+        except MediaStreamError:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("playing %s failed", self.streamID)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._ended.is_set():
+            return
+        self._ended.set()
+        self.level = 0.0
+        self.stopRecording()
+        for queue in self._iterators:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._finish()
+
+    def __repr__(self) -> str:
+        return f"<ZegoRemoteStream {self.streamID}>"
