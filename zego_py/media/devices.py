@@ -212,7 +212,7 @@ class MicrophoneTrack(MediaStreamTrack):
         if channels not in (1, 2):
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"channels must be 1 or 2: {channels}")
         sd = require_portaudio()
-        self._loop = asyncio.get_running_loop()
+        self._capture_loop = asyncio.get_running_loop()
         self._device_index = _resolve_device(device_id, "input", channels)
         self._device_id = DEFAULT_DEVICE_ID if self._device_index is None else str(device_id)
         self.channels = channels
@@ -252,7 +252,7 @@ class MicrophoneTrack(MediaStreamTrack):
         if status:
             self.status_flags += 1
         try:
-            self._loop.call_soon_threadsafe(self._on_block, bytes(indata))
+            self._capture_loop.call_soon_threadsafe(self._on_block, bytes(indata))
         except RuntimeError:  # loop closed while the stream was still running
             pass
 

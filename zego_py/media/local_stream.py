@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import av
+import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
@@ -38,18 +39,23 @@ class CaptureTrack(MediaStreamTrack):
             raise MediaStreamError
         frame = await self.local.source.recv()
         assert isinstance(frame, av.AudioFrame)
-        if not self.local.muted:
-            self.local.level = level_0_100(frame.to_ndarray().reshape(-1))
+        pcm = frame.to_ndarray()
+        if self.local.muted:
+            self.local.level = 0.0
+            pcm = np.zeros_like(pcm)
+        else:
+            self.local.level = level_0_100(pcm.reshape(-1))
+        if frame.layout.name == "mono" and frame.format.name == "s16":
+            # aiortc's encoder upmixes mono with libswresample, which puts a mono signal
+            # in the centre at -3 dB; sending both channels keeps the level intact.
+            pcm = np.repeat(pcm, 2, axis=1)
+        elif not self.local.muted:
             return frame
-        self.local.level = 0.0
-        silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
-                               samples=frame.samples)
-        for plane in silent.planes:
-            plane.update(bytes(plane.buffer_size))
-        silent.sample_rate = frame.sample_rate
-        silent.pts = frame.pts
-        silent.time_base = frame.time_base
-        return silent
+        out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        out.sample_rate = frame.sample_rate
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        return out
 
 
 class ZegoLocalStream:

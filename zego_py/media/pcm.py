@@ -79,7 +79,9 @@ def frame_to_mono_int16(frame: av.AudioFrame) -> np.ndarray:
     return to_int16(_resample_linear(mono, frame.sample_rate))
 
 
-def int16_to_frame(pcm: np.ndarray, pts: int, sample_rate: int = SAMPLE_RATE) -> av.AudioFrame:
+def int16_to_frame(
+    pcm: np.ndarray, pts: int | None, sample_rate: int = SAMPLE_RATE
+) -> av.AudioFrame:
     """Wrap int16 ``(samples, channels)`` (or ``(samples,)`` mono) PCM as a packed s16 frame."""
     pcm = np.ascontiguousarray(pcm, dtype=np.int16)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
