@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
-
 from audio_helpers import dominant_frequency, rms_dbfs
+
 from zego_py.errors import ErrorCode, ZegoError
 from zego_py.media.pcm import frame_to_mono_int16, int16_to_frame, level_0_100
 from zego_py.media.sources import AudioSource, FileSource, FramePacer, ToneSource

@@ -130,14 +130,12 @@ class MediaController:
 
     @staticmethod
     def _custom_track(cfg: dict[str, Any]) -> MediaStreamTrack:
-        from .sources import AudioSource, FileSource
+        from .sources import FileSource
 
         src = cfg.get("source")
         if isinstance(src, str):
             return FileSource(src, loop=bool(cfg.get("loop", False)))
-        if isinstance(src, AudioSource):
-            return src.track if hasattr(src, "track") else src  # type: ignore[return-value]
-        if isinstance(src, MediaStreamTrack) and src.kind == "audio":
+        if isinstance(src, MediaStreamTrack) and src.kind == "audio":  # AudioSource, ToneSource
             return src
         raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS,
                         "custom source must be a file path, an AudioSource or an audio track")

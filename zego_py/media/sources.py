@@ -21,6 +21,9 @@ import av
 import av.error
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.packet import Packet
 
 from ..errors import ErrorCode, ZegoError
 from .pcm import FRAME_SAMPLES, SAMPLE_RATE, int16_to_frame, to_int16
@@ -126,7 +129,9 @@ class AudioSource(_PacedAudioTrack):
     two queued ahead to avoid gaps.  Call from the event loop's thread.
     """
 
-    def __init__(self, sampleRate: int = SAMPLE_RATE, channels: int = 1, queueSizeMs: int = 1000) -> None:
+    def __init__(
+        self, sampleRate: int = SAMPLE_RATE, channels: int = 1, queueSizeMs: int = 1000
+    ) -> None:
         super().__init__(channels)
         if not isinstance(sampleRate, int) or not 8000 <= sampleRate <= 384000:
             raise ZegoError(
@@ -299,7 +304,7 @@ class FileSource(_PacedAudioTrack):
     def __init__(self, path: str, loop: bool = False, channels: int = 1) -> None:
         super().__init__(channels)
         self._path = path
-        self._loop = loop
+        self._looping = loop  # not _loop: pyee's emitter keeps its event loop there
         self._container, self._packets = self._open()
         self._resampler = self._new_resampler()
         self._ready: deque[np.ndarray] = deque()
@@ -312,13 +317,13 @@ class FileSource(_PacedAudioTrack):
 
     @property
     def loop(self) -> bool:
-        return self._loop
+        return self._looping
 
     def stop(self) -> None:
         super().stop()
         self._container.close()
 
-    def _open(self) -> tuple[av.container.InputContainer, Iterator[av.Packet]]:
+    def _open(self) -> tuple[InputContainer, Iterator[Packet[AudioStream]]]:
         try:
             container = av.open(self._path)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -350,7 +355,7 @@ class FileSource(_PacedAudioTrack):
             return False
         packet = next(self._packets, None)
         if packet is None:
-            if self._loop and self._decoded_since_open:
+            if self._looping and self._decoded_since_open:
                 self._rewind()
                 return True
             self._finished = True
