@@ -22,6 +22,14 @@ class ServerConfig:
     ping_interval_s: float = 5.0
     ping_timeout_s: float = 15.0
     online_count_interval_s: float = 30.0
+    # A session whose socket drops stays (its streams keep flowing) this long, so the
+    # client can resume it; then peers get DELETE with reason 2 (heartbeat timeout).
+    session_grace_s: float = 10.0
+    # Pushes kept for a detached session; past this it is dropped at once.
+    detached_push_limit: int = 1000
+    # Re-login after a server restart uses a server-minted token valid at least this long.
+    reconnect_token_min_s: int = 600
+    max_connections_per_address: int = 256
     # Rooms
     max_rooms: int = 10_000
     max_users_per_room: int = 1_000

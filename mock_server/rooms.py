@@ -44,6 +44,7 @@ class Session:
     room_id: str
     user_update: bool
     claims: TokenClaims
+    resume_token: str = ""  # set by the server; proves a reconnecting socket owns this session
     published: set[str] = field(default_factory=set)
     playing: set[str] = field(default_factory=set)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import ipaddress
 import logging
 import time
+from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from websockets.http11 import Response as HttpResponse
 from zego_py import validation
 from zego_py.enums import StreamDeleteReason
 from zego_py.errors import ErrorCode, ZegoError
+from zego_py.token import TokenClaims, generateToken04
 from zego_py.protocol import (
     ProtocolError,
     Push,
@@ -89,6 +92,14 @@ class Connection:
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
 
 
+@dataclass
+class _Detached:
+    """A session whose socket dropped: pushes wait here until it resumes or expires."""
+
+    timer: asyncio.TimerHandle
+    pushes: list[Push] = field(default_factory=list)
+
+
 class RoomServer:
     """Routes requests to the registry and relay; owns every Connection."""
 
@@ -99,10 +110,13 @@ class RoomServer:
         self.connections: dict[int, Connection] = {}
         self._next_key = 1
         self._pending_streams: set[str] = set()
+        self._per_address: dict[str, int] = {}
+        self._detached: dict[int, _Detached] = {}
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
             "renewToken": self._renew_token,
+            "resume": self._resume,
             "ping": self._ping,
             "sendBroadcastMessage": self._broadcast,
             "sendBarrageMessage": self._broadcast,
@@ -118,10 +132,16 @@ class RoomServer:
 
     # ------------------------------------------------------------------ sockets
     async def handle(self, ws: ServerConnection) -> None:
-        key = self._next_key
+        address = ws.remote_address[0] if ws.remote_address else "?"
+        if self._per_address.get(address, 0) >= self.config.max_connections_per_address:
+            log.warning("refusing %s: %d connections already", address,
+                        self._per_address[address])
+            await ws.close(1013, "too many connections from this address")
+            return
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        conn = Connection(self._next_key, ws, self.config)
         self._next_key += 1
-        conn = Connection(key, ws, self.config)
-        self.connections[key] = conn
+        self.connections[conn.key] = conn
         writer = asyncio.create_task(conn.write_loop())
         deadline = asyncio.create_task(self._login_deadline(conn))
         try:
@@ -131,8 +151,12 @@ class RoomServer:
             pass
         finally:
             deadline.cancel()
-            del self.connections[key]
-            await self._on_gone(conn)
+            self._per_address[address] -= 1
+            if not self._per_address[address]:
+                del self._per_address[address]
+            if self.connections.get(conn.key) is conn:  # not taken over by a resume
+                del self.connections[conn.key]
+                await self._on_gone(conn)
             writer.cancel()
 
     async def _login_deadline(self, conn: Connection) -> None:
@@ -170,15 +194,37 @@ class RoomServer:
             conn.send(encode_reply(Reply(request.id, 0, "", data)))
 
     async def _on_gone(self, conn: Connection) -> None:
+        """A logged-in socket dropped: keep its session for the grace period (resume)."""
         session = self.registry.sessions.get(conn.key)
+        if session is None:
+            return
+        log.info("room %s: user %s lost its socket; holding the session %.1f s",
+                 session.room_id, session.user["userID"], self.config.session_grace_s)
+        self._detached[conn.key] = _Detached(
+            asyncio.get_running_loop().call_later(
+                self.config.session_grace_s,
+                lambda: asyncio.ensure_future(self._expire(conn.key))))
+
+    async def _expire(self, key: int) -> None:
+        detached = self._detached.pop(key, None)
+        if detached is None:
+            return
+        detached.timer.cancel()
+        session = self.registry.sessions.get(key)
         if session is not None:
-            log.info("room %s: user %s vanished", session.room_id, session.user["userID"])
-            await self._deliver(self.registry.logout(conn.key, StreamDeleteReason.DISCONNECTED))
+            log.info("room %s: user %s timed out", session.room_id, session.user["userID"])
+            await self._deliver(self.registry.logout(key, StreamDeleteReason.HEARTBEAT_TIMEOUT))
 
     async def _deliver(self, outgoing: list[Outgoing]) -> None:
         """Send pushes, close kicked sessions, and drop relay state the registry dropped."""
         kicked = []
         for item in outgoing:
+            detached = self._detached.get(item.session_key)
+            if detached is not None:
+                detached.pushes.append(item.push)
+                if len(detached.pushes) > self.config.detached_push_limit:
+                    asyncio.ensure_future(self._expire(item.session_key))
+                continue
             conn = self.connections.get(item.session_key)
             if conn is None:
                 continue
@@ -221,7 +267,11 @@ class RoomServer:
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
         await self._deliver(out)
-        data.update(sessionKey=conn.key, pingInterval=self.config.ping_interval_s,
+        session = self.registry.sessions[conn.key]
+        session.resume_token = secrets.token_urlsafe(24)
+        data.update(sessionKey=conn.key, resumeToken=session.resume_token,
+                    reconnectToken=self._reconnect_token(claims),
+                    pingInterval=self.config.ping_interval_s,
                     pingTimeout=self.config.ping_timeout_s, iceServers=[])
         if conn.on_loopback:
             # A client that reached us over loopback runs on this machine: gathering on
@@ -240,7 +290,41 @@ class RoomServer:
         claims = check_renewal(req.body["token"], app_id=self.config.app_id,
                                secret=self.config.server_secret, room_id=session.room_id,
                                user_id=session.user["userID"])
-        return self.registry.renew_token(conn.key, req.body["roomID"], claims)
+        data = self.registry.renew_token(conn.key, req.body["roomID"], claims)
+        return {**data, "reconnectToken": self._reconnect_token(claims)}
+
+    def _reconnect_token(self, claims: TokenClaims) -> str:
+        """A token for re-login after a server restart, so a reconnect never fails on an
+        old token: same user and payload, valid for max(remaining, reconnect_token_min_s)."""
+        remaining = int(claims.expire - time.time())
+        return generateToken04(self.config.app_id, claims.user_id, self.config.server_secret,
+                               max(remaining, self.config.reconnect_token_min_s),
+                               claims.payload_raw)
+
+    async def _resume(self, conn: Connection, req: Request) -> dict[str, Any]:
+        """Re-attach a session whose socket dropped: same session, streams untouched."""
+        key = req.body["sessionKey"]
+        session = self.registry.sessions.get(key)
+        if (session is None or not session.resume_token or session.room_id != req.body["roomID"]
+                or not secrets.compare_digest(session.resume_token, req.body["resumeToken"])):
+            raise ZegoError(ErrorCode.NOT_LOGIN, "no session to resume")
+        if conn.key in self.registry.sessions:
+            raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
+        old = self.connections.get(key)
+        if old is not None and old is not conn:  # its half-open socket was not noticed yet
+            del self.connections[key]
+            await old.ws.close(1000, "resumed elsewhere")
+        detached = self._detached.pop(key, None)
+        if detached is not None:
+            detached.timer.cancel()
+        self.connections.pop(conn.key, None)
+        conn.key = key
+        self.connections[key] = conn
+        conn.logged_in.set()
+        for push in detached.pushes if detached is not None else []:
+            conn.send(encode_push(push))
+        log.info("room %s: user %s resumed its session", session.room_id, session.user["userID"])
+        return {"tokenExpire": session.claims.expire}
 
     async def _ping(self, conn: Connection, req: Request) -> dict[str, Any]:
         return {"time": time.time()}

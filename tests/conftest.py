@@ -78,9 +78,36 @@ class Harness:
 
 def fast_config(**overrides: Any) -> ServerConfig:
     base: dict[str, Any] = {"ping_interval_s": 1.0, "ping_timeout_s": 3.0,
-                            "online_count_interval_s": 0.5, "login_deadline_s": 2.0}
+                            "online_count_interval_s": 0.5, "login_deadline_s": 2.0,
+                            "session_grace_s": 1.0}
     base.update(overrides)
     return ServerConfig(**base)
+
+
+class PeerProcess:
+    """An engine in a child process (tests/peer_process.py), to be killed like a real one."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, url: str, user_id: str, stream_id: str = "", freq: float = 440.0
+                    ) -> PeerProcess:
+        import sys
+        from pathlib import Path
+
+        script = Path(__file__).with_name("peer_process.py")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), url, user_id, stream_id, str(freq),
+            stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line.strip() == b"READY", line
+        return cls(proc)
+
+    async def kill(self) -> None:
+        self.proc.kill()
+        await self.proc.wait()
 
 
 @pytest.fixture

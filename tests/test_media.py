@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import Harness, Recorder, wait_until
+from conftest import Harness, PeerProcess, Recorder, wait_until
 from spectrum import tones_present
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine
 from zego_py.media.pcm import rms_dbfs
@@ -170,17 +170,14 @@ async def test_play_errors(harness: Harness) -> None:
 
 
 async def test_publisher_killed_mid_call_stops_listeners(harness: Harness) -> None:
-    alice, a = await harness.joined("alice")
     bob, b = await harness.joined("bob")
-    await publish_tone(alice, a, "s1", 440)
+    alice = await PeerProcess.start(harness.url, "alice", "s1", 440)
     remote = await bob.startPlayingStream("s1", {"speaker": False})
-    await collect(remote, 10)
-    ws = alice._rooms["room1"].link._ws
-    assert ws is not None
-    ws.transport.abort()  # the publisher's process dies: no logout, no unpublish
+    assert tones_present(await collect(remote, 25), [440.0]) == {440.0}
+    await alice.kill()  # the publisher's process dies: no logout, no unpublish
     await wait_until(lambda: any(e[1] == "DELETE" for e in b["roomStreamUpdate"]), what="DELETE")
     _, _, _, extended = next(e for e in b["roomStreamUpdate"] if e[1] == "DELETE")
-    assert json.loads(extended)["stream_delete_reason"][0]["code"] == 5
+    assert json.loads(extended)["stream_delete_reason"][0]["code"] == 2  # heartbeat timeout
     await wait_until(lambda: b["playerStateUpdate"][-1][0]["state"] == "NO_PLAY", what="NO_PLAY")
     await wait_until(lambda: remote.ended, what="remote stream ended")
     assert not harness.server.relay.streams

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import Harness, make_token, wait_until
+from conftest import Harness, PeerProcess, make_token, wait_until
 from zego_py import ErrorCode, ZegoError
 
 
@@ -54,13 +54,14 @@ async def test_user_update_false_gets_no_user_events(harness: Harness) -> None:
 
 async def test_killed_client_is_removed_for_everyone(harness: Harness) -> None:
     alice, a = await harness.joined("alice")
-    bob, _ = await harness.joined("bob")
-    bob_room = bob._rooms["room1"]
-    # Vanish without a logout: drop the socket under the engine.
-    assert bob_room.link._ws is not None
-    bob_room.link._ws.transport.abort()
+    bob = await PeerProcess.start(harness.url, "bob", "s_bob")
+    await wait_until(lambda: a["roomStreamUpdate"], what="bob's stream")
+    await bob.kill()  # no logout, no unpublish: the process is gone
     await wait_until(lambda: any(e[1] == "DELETE" for e in a["roomUserUpdate"]),
                      what="alice sees bob vanish")
+    ((_, kind, streams, extended),) = [e for e in a["roomStreamUpdate"] if e[1] == "DELETE"]
+    assert streams[0]["streamID"] == "s_bob"
+    assert _delete_reason(extended) == 2  # heartbeat timeout, after the grace period
 
 
 @pytest.mark.parametrize(

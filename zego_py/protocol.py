@@ -50,13 +50,13 @@ _OPTIONAL = "optional"
 # Field name -> JSON type (with "optional" for fields that may be absent).  ``object``
 # means "any JSON value"; nested shapes are checked where ZEGO's rules live
 # (zego_py.validation), because their errors carry ZEGO codes of their own.
-Spec = dict[str, tuple[type, ...] | tuple[type, str]]
-
 REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     # rooms
     "login": {"roomID": str, "token": str, "user": dict, "config": (dict, _OPTIONAL)},
     "logout": {"roomID": str},
     "renewToken": {"roomID": str, "token": str},
+    # take back a session whose socket dropped, within the server's grace period
+    "resume": {"roomID": str, "sessionKey": int, "resumeToken": str},
     "ping": {},
     # messaging
     "sendBroadcastMessage": {"roomID": str, "message": str},

@@ -1,0 +1,140 @@
+"""Plain HTTP on the room server's port: the browser page, its SDK and dev tokens.
+
+The WebSocket server hands every HTTP request to ``process_request`` before the
+opening handshake; ``make_http_route`` builds that hook.  It answers:
+
+- ``/ws``: nothing (``None``), so the WebSocket handshake proceeds;
+- ``/`` (and ``/index.html``): the voice-chat page, ``web/index.html``;
+- ``/zego.js``: the browser SDK, an ES module exporting ``ZegoExpressEngine``;
+- ``/app.js``: the page's script;
+- ``/dev/token?userID=..&roomID=..``: a token04 minted with the server's secret, as
+  JSON ``{"token", "appID", "userID", "roomID", "expire"}``.  Offered only when the
+  server runs with the development credentials (``ServerConfig.dev_mode`` and the
+  public ``DEV_APP_ID``/``DEV_SERVER_SECRET``), because anyone who can reach it can
+  log in as anyone; the server logs that it is offered.
+
+Everything else is a plain-text 404.  Files are read once, from the package's
+``web/`` folder (package data), and only the names listed here are served, so no
+path from a request ever reaches the file system.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+import logging
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from zego_py import validation
+from zego_py.errors import ZegoError
+from zego_py.token import generateToken04, makePrivilegePayload
+
+from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
+
+__all__ = ["STATIC_FILES", "dev_tokens_offered", "make_http_route"]
+
+log = logging.getLogger("mock_server.http")
+
+# URL path -> (file in web/, Content-Type)
+STATIC_FILES: dict[str, tuple[str, str]] = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/zego.js": ("zego.js", "text/javascript; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+}
+
+WS_PATH = "/ws"
+TOKEN_PATH = "/dev/token"
+TOKEN_SECONDS = 3600
+MAX_TOKEN_SECONDS = 24 * 3600
+
+HttpRoute = Callable[[ServerConnection, Request], Response | None]
+
+
+def dev_tokens_offered(config: ServerConfig) -> bool:
+    """``/dev/token`` exists only on a dev server: dev mode *and* the public dev credentials."""
+    return (config.dev_mode and config.app_id == DEV_APP_ID
+            and config.server_secret == DEV_SERVER_SECRET)
+
+
+def _load_static() -> dict[str, tuple[bytes, str]]:
+    web = resources.files("mock_server") / "web"
+    return {path: (web.joinpath(name).read_bytes(), ctype)
+            for path, (name, ctype) in STATIC_FILES.items()}
+
+
+def _response(status: int, body: bytes, content_type: str) -> Response:
+    code = http.HTTPStatus(status)
+    headers = Headers([
+        ("Date", email.utils.formatdate(usegmt=True)),
+        ("Connection", "close"),
+        ("Content-Length", str(len(body))),
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+    ])
+    return Response(code.value, code.phrase, headers, body)
+
+
+def _json(status: int, obj: dict[str, Any]) -> Response:
+    return _response(status, json.dumps(obj).encode(), "application/json")
+
+
+def _text(status: int, text: str) -> Response:
+    return _response(status, text.encode(), "text/plain; charset=utf-8")
+
+
+def _mint(config: ServerConfig, query: str) -> Response:
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
+    try:
+        user_id = validation.check_user({"userID": params.get("userID")})["userID"]
+        room_id = params.get("roomID")
+        if room_id is not None:
+            validation.check_room_id(room_id)
+    except ZegoError as exc:
+        return _json(400, {"code": int(exc.code), "message": exc.message})
+    try:
+        seconds = int(params.get("seconds", TOKEN_SECONDS))
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= MAX_TOKEN_SECONDS:
+        return _json(400, {"code": 1100001,
+                           "message": f"seconds must be 1..{MAX_TOKEN_SECONDS}"})
+    # With a roomID the token is good for that room only (ZEGO's privilege payload).
+    payload = (makePrivilegePayload(room_id, canLogin=True, canPublish=True)
+               if room_id is not None else "")
+    token = generateToken04(config.app_id, user_id, config.server_secret, seconds, payload)
+    return _json(200, {"token": token, "appID": config.app_id, "userID": user_id,
+                       "roomID": room_id, "expire": int(time.time()) + seconds})
+
+
+def make_http_route(config: ServerConfig) -> HttpRoute:
+    """The ``process_request`` hook for ``websockets.asyncio.server.serve``."""
+    static = _load_static()
+    tokens = dev_tokens_offered(config)
+    if tokens:
+        log.warning("dev token endpoint %s is offered: anyone who reaches this port can "
+                    "mint tokens (dev credentials)", TOKEN_PATH)
+
+    def route(connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == WS_PATH:
+            return None
+        if url.path in static:
+            body, content_type = static[url.path]
+            return _response(200, body, content_type)
+        if url.path == TOKEN_PATH and tokens:
+            return _mint(config, url.query)
+        return _text(404, f"zego_py room server: no {url.path}; the page is at /, "
+                          f"the socket at {WS_PATH}\n")
+
+    return route
