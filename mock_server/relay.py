@@ -67,7 +67,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
             self._queue.get_nowait()
         self._queue.put_nowait(None)
 
-    async def recv(self) -> Packet:  # type: ignore[override]
+    async def recv(self) -> Packet:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()

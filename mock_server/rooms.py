@@ -192,7 +192,8 @@ class RoomRegistry:
         }
         return data, out
 
-    def logout(self, key: int, reason: int = StreamDeleteReason.STOPPED_PUBLISHING) -> list[Outgoing]:
+    def logout(self, key: int, reason: int = StreamDeleteReason.STOPPED_PUBLISHING
+               ) -> list[Outgoing]:
         """Leave the room: peers get DELETE for this user's streams, then for the user."""
         session = self.sessions.pop(key, None)
         if session is None:

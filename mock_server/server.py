@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import ipaddress
 import logging
+import secrets
 import time
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -27,7 +27,6 @@ from websockets.http11 import Response as HttpResponse
 from zego_py import validation
 from zego_py.enums import StreamDeleteReason
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.token import TokenClaims, generateToken04
 from zego_py.protocol import (
     ProtocolError,
     Push,
@@ -37,6 +36,7 @@ from zego_py.protocol import (
     encode_push,
     encode_reply,
 )
+from zego_py.token import TokenClaims, generateToken04
 
 from .auth import check_login, check_renewal
 from .config import ServerConfig
@@ -321,8 +321,9 @@ class RoomServer:
         conn.key = key
         self.connections[key] = conn
         conn.logged_in.set()
-        for push in detached.pushes if detached is not None else []:
-            conn.send(encode_push(push))
+        if detached is not None:  # after the reply, which _on_frame queues next
+            for push in detached.pushes:
+                asyncio.get_running_loop().call_soon(conn.send, encode_push(push))
         log.info("room %s: user %s resumed its session", session.room_id, session.user["userID"])
         return {"tokenExpire": session.claims.expire}
 
@@ -420,9 +421,11 @@ class RoomServer:
             host,
             port,
             max_size=cfg.max_frame_bytes,
-            process_request=_http_route,
+            process_request=_http_route(cfg),
             ping_interval=cfg.ping_interval_s,
             ping_timeout=cfg.ping_timeout_s,
+            # a peer that stopped answering pings will not answer a close frame either
+            close_timeout=min(cfg.ping_timeout_s, 5.0),
         ) as server:
             bound_port = next(iter(server.sockets)).getsockname()[1]
             ticker = asyncio.create_task(self._online_count_loop())
@@ -435,11 +438,12 @@ class RoomServer:
                 await self.relay.close()
 
 
-def _http_route(connection: ServerConnection, request: HttpRequest) -> HttpResponse | None:
-    """Only ``/ws`` is a WebSocket endpoint; other paths get a plain 404."""
-    if request.path.split("?", 1)[0] == "/ws":
-        return None
-    return connection.respond(404, "zego_py room server: connect to /ws\n")
+def _http_route(config: ServerConfig) -> Callable[[ServerConnection, HttpRequest],
+                                                 HttpResponse | None]:
+    """``/ws`` is the WebSocket endpoint; the page, SDK and dev tokens: http_routes.py."""
+    from .http_routes import make_http_route
+
+    return make_http_route(config)
 
 
 @contextlib.asynccontextmanager

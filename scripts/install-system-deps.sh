@@ -4,11 +4,16 @@
 #   pulseaudio           headless sound server providing virtual mic/speaker devices
 #   pulseaudio-utils     pactl / paplay / parec, used by scripts/with-pulseaudio.sh and tests
 #   libasound2-plugins   ALSA "pulse" plugin, so PortAudio's ALSA backend reaches PulseAudio
+# and the browser tests' browser (docs/browser.md):
+#   chromium             headless Chromium that tests/test_browser.py drives through Playwright
+#                        (executable_path=/usr/bin/chromium; no `playwright install` download)
 # Idempotent: does nothing when everything is installed. Without root or sudo it prints the
 # command to run and exits 0, so the device tests skip with a reason instead of failing CI.
 set -euo pipefail
 
-PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins)
+AUDIO_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins)
+BROWSER_PACKAGES=(chromium)
+PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian/Ubuntu system (no dpkg-query)." >&2
@@ -38,7 +43,7 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 else
     echo "install-system-deps: not root and no passwordless sudo; run as root:" >&2
     echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
-    echo "install-system-deps: device tests will be skipped until then." >&2
+    echo "install-system-deps: device and browser tests will be skipped until then." >&2
     exit 0
 fi
 

@@ -11,18 +11,20 @@ checks arguments in ZEGO's order, then hands rooms to ``RoomLink`` and media to
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from . import validation
+from .backoff import retry_delays
 from .enums import RoomState, UpdateType
 from .errors import ErrorCode, ZegoError
 from .events import EngineEvents
 from .protocol import Push
 from .room import RoomLink
+from .signaling import SignalingClient
 from .types import ZegoRoomConfig, ZegoServerResponse, ZegoUser
 
 __all__ = ["ZegoExpressEngine"]
@@ -30,6 +32,12 @@ __all__ = ["ZegoExpressEngine"]
 log = logging.getLogger("zego_py")
 
 VERSION = "0.1.0"
+
+# Errors that another attempt cannot fix: stop retrying at once.
+_FATAL_ON_RECONNECT = frozenset({
+    ErrorCode.TOKEN_ERROR, ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_USER_MISMATCH,
+    ErrorCode.ROOM_USER_COUNT_EXCEEDED,
+})
 
 _LOG_LEVELS = {
     "debug": logging.DEBUG,
@@ -172,10 +180,10 @@ class ZegoExpressEngine:
         """
         if self._destroyed:
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the engine was destroyed")
-        config = dict(config or {})
+        options: dict[str, Any] = dict(config or {})
         try:
             checked_user = self._check_login_args(roomID, token, user)
-            max_members = config.get("maxMemberCount", 0) or 0
+            max_members = options.get("maxMemberCount", 0) or 0
             if not isinstance(max_members, int) or isinstance(max_members, bool):
                 raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "maxMemberCount must be an integer")
         except ZegoError as exc:
@@ -185,16 +193,17 @@ class ZegoExpressEngine:
                                   exc.message)
             raise
         self._multi_room_locked = True
-        user_update = bool(config.get("userUpdate", False))
-        room = RoomLink.create(self.server, roomID, checked_user, user_update, self._events,
-                               self._on_push, self._on_link_closed)
+        user_update = bool(options.get("userUpdate", False))
+        room = RoomLink(roomID, checked_user, user_update, self._events, self.server,
+                        self._on_push, self._on_link_closed, self._link_options(),
+                        token=token,
+                        config={"userUpdate": user_update, "maxMemberCount": max_members})
         self._rooms[roomID] = room
         room.transition("login")
         try:
             await room.link.connect()
             data = await room.link.request("login", {
-                "roomID": roomID, "token": token, "user": checked_user,
-                "config": {"userUpdate": user_update, "maxMemberCount": max_members},
+                "roomID": roomID, "token": token, "user": checked_user, "config": room.config,
             })
         except ZegoError as exc:
             self._rooms.pop(roomID, None)
@@ -209,12 +218,10 @@ class ZegoExpressEngine:
         room.transition("login_ok")
         room.schedule_token_warning(float(data.get("tokenExpire", 0)))
         self._media.on_login(room, data)
-        users = data.get("users") or []
+        room.remember_login(data)
+        users, streams = list(room.users.values()), list(room.streams.values())
         if user_update and users:
             self._events.emit("roomUserUpdate", roomID, UpdateType.ADD.value, users)
-        streams = data.get("streams") or []
-        for stream in streams:
-            room.streams[stream["streamID"]] = stream
         if streams:
             self._events.emit("roomStreamUpdate", roomID, UpdateType.ADD.value, streams, "")
         extra = data.get("roomExtraInfoList") or []
@@ -271,6 +278,11 @@ class ZegoExpressEngine:
     def _on_push(self, room: RoomLink, push: Push) -> None:
         b, emit, rid = push.body, self._events.emit, room.room_id
         if push.type == "userUpdate":
+            for user in b["userList"]:
+                if b["updateType"] == UpdateType.ADD:
+                    room.users[user["userID"]] = user
+                else:
+                    room.users.pop(user["userID"], None)
             if room.user_update:
                 emit("roomUserUpdate", rid, b["updateType"], b["userList"])
         elif push.type == "streamUpdate":
@@ -314,16 +326,91 @@ class ZegoExpressEngine:
         room.transition("kicked", code, message)
         await room.link.close()
 
+    def _link_options(self) -> dict[str, float]:
+        return {"ping_interval": float(self._options.get("pingInterval", 5.0)),
+                "ping_timeout": float(self._options.get("pingTimeout", 15.0))}
+
     def _on_link_closed(self, room: RoomLink) -> None:
-        """The socket dropped without a logout: the room is lost (no resume yet)."""
+        """The socket dropped without a logout: resume the session, or log in again."""
         if self._rooms.get(room.room_id) is not room or room.state != RoomState.CONNECTED:
+            return
+        room.transition("connection_lost", ErrorCode.NETWORK_BROKEN, "signaling socket closed")
+        self._spawn(self._recover(room))
+
+    async def _recover(self, room: RoomLink) -> None:
+        """Retry with backoff within the ``reconnectTimeout`` budget (default 300 s).
+
+        First ``resume``: the server still holds the session (a blip), nothing else
+        changes.  If it has forgotten us (it restarted, or the grace period passed), log
+        in again with the server-minted reconnect token, publish and play again, and
+        report the users and streams that changed meanwhile as ADD/DELETE.
+        """
+        budget = float(self._options.get("reconnectTimeout", 300.0))
+        last_error: ZegoError | None = None
+        for delay in retry_delays(budget):
+            await asyncio.sleep(delay)
+            if self._rooms.get(room.room_id) is not room:
+                return  # logged out meanwhile
+            link = room.new_link()
+            try:
+                await link.connect(timeout=5)
+                relogin_data = await self._resume_or_login(room, link)
+            except ZegoError as exc:
+                last_error = exc
+                await link.close()
+                if exc.code in _FATAL_ON_RECONNECT:
+                    break
+                continue
+            room.link = link
+            if relogin_data is not None:
+                self._apply_relogin(room, relogin_data)
+            room.transition("reconnected")
+            if relogin_data is not None:
+                self._media.on_relogin(room)
+            log.info("room %s: %s", room.room_id,
+                     "logged in again" if relogin_data is not None else "session resumed")
+            return
+        if self._rooms.get(room.room_id) is not room:
             return
         del self._rooms[room.room_id]
         room.cancel_timers()
-        room.transition("connection_lost", ErrorCode.NETWORK_BROKEN, "signaling socket closed")
-        self._spawn(self._media.on_room_leaving(room))
-        room.transition("reconnect_failed", ErrorCode.RECONNECT_FAILED,
-                        "signaling socket closed")
+        detail = f"reconnect failed: {last_error}" if last_error else "reconnect failed"
+        room.transition("reconnect_failed", ErrorCode.RECONNECT_FAILED, detail)
+        await self._media.on_room_leaving(room)
+
+    async def _resume_or_login(self, room: RoomLink, link: SignalingClient
+                               ) -> dict[str, Any] | None:
+        """None when the session was resumed; the login reply when we logged in again."""
+        try:
+            await link.request("resume", {"roomID": room.room_id, "sessionKey": room.session_key,
+                                          "resumeToken": room.resume_token}, timeout=5)
+            return None
+        except ZegoError as exc:
+            if exc.code != ErrorCode.NOT_LOGIN:
+                raise
+        return await link.request("login", {
+            "roomID": room.room_id, "token": room.reconnect_token or room.token,
+            "user": room.user, "config": room.config}, timeout=5)
+
+    def _apply_relogin(self, room: RoomLink, data: dict[str, Any]) -> None:
+        """Emit what changed while we were away, as ZEGO's ADD/DELETE events."""
+        old_users, old_streams = room.users, room.streams
+        room.remember_login(data)
+        room.schedule_token_warning(float(data.get("tokenExpire", 0)))
+        rid, emit = room.room_id, self._events.emit
+        gone = [u for k, u in old_users.items() if k not in room.users]
+        new = [u for k, u in room.users.items() if k not in old_users]
+        if room.user_update and gone:
+            emit("roomUserUpdate", rid, UpdateType.DELETE.value, gone)
+        if room.user_update and new:
+            emit("roomUserUpdate", rid, UpdateType.ADD.value, new)
+        ended = [s for k, s in old_streams.items() if k not in room.streams]
+        started = [s for k, s in room.streams.items() if k not in old_streams]
+        if ended:
+            reason = json.dumps({"stream_delete_reason": [{"code": 6}]})
+            emit("roomStreamUpdate", rid, UpdateType.DELETE.value, ended, reason)
+        if started:
+            emit("roomStreamUpdate", rid, UpdateType.ADD.value, started, "")
 
     # ------------------------------------------------------------------ messaging
     async def _im(self, kind: str, room_id: str, body: dict[str, Any]) -> ZegoServerResponse:

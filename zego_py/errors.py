@@ -106,7 +106,9 @@ _MESSAGES: dict[int, str] = {
     ErrorCode.ALREADY_LOGGED_IN: "already logged in",
     ErrorCode.TOKEN_USER_MISMATCH: "the token userid error",
     ErrorCode.TOKEN_EXPIRE_ERROR: "token expire error",
-    ErrorCode.TOKEN_NO_PUBLISH_PRIVILEGE: "token does not have the permission to publish current stream",
+    ErrorCode.TOKEN_NO_PUBLISH_PRIVILEGE: (
+        "token does not have the permission to publish current stream"
+    ),
     ErrorCode.ROOM_INNER_ERROR: "room inner error",
     ErrorCode.DUPLICATE_STREAM_ID: "there are duplicate stream ids in the room",
     ErrorCode.STREAM_EXTRA_INFO_NULL: "stream extra info is null",

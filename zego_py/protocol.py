@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .errors import ErrorCode, ZegoError
 
@@ -172,7 +172,7 @@ def decode_from_client(text: str | bytes) -> Request:
         raise ProtocolError(f"unknown request type {kind!r}", rid)
     body = {k: v for k, v in obj.items() if k not in ("v", "id", "type")}
     _check_fields(kind, body, REQUEST_FIELDS[kind], rid)
-    return Request(rid, kind, body)
+    return Request(cast(int, rid), kind, body)
 
 
 def decode_from_server(text: str | bytes) -> Reply | Push:
@@ -186,7 +186,7 @@ def decode_from_server(text: str | bytes) -> Reply | Push:
         data = obj.get("data") or {}
         if not isinstance(data, dict):
             raise ProtocolError("reply 'data' must be an object")
-        return Reply(rid, code, str(obj.get("message", "")), data)
+        return Reply(cast(int, rid), cast(int, code), str(obj.get("message", "")), data)
     if not isinstance(kind, str) or kind not in PUSH_FIELDS:
         raise ProtocolError(f"unknown push type {kind!r}")
     body = {k: v for k, v in obj.items() if k not in ("v", "type")}

@@ -32,22 +32,43 @@ class RoomLink:
     user: dict[str, str]
     user_update: bool
     events: EngineEvents
-    link: SignalingClient
+    server: str
+    on_push: Callable[[RoomLink, Push], None]
+    on_closed: Callable[[RoomLink], None]
+    link_options: dict[str, float] = field(default_factory=dict)
     state: RoomState = RoomState.DISCONNECTED
+    token: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
     token_expire: float = 0.0
+    # what the server said at login, to resume the session or log in again after a loss
+    session_key: int = 0
+    resume_token: str = ""
+    reconnect_token: str = ""
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    link: SignalingClient = field(init=False)
     _token_timer: asyncio.TimerHandle | None = None
 
-    @classmethod
-    def create(cls, server: str, room_id: str, user: dict[str, str], user_update: bool,
-               events: EngineEvents, on_push: Callable[[RoomLink, Push], None],
-               on_closed: Callable[[RoomLink], None]) -> RoomLink:
-        holder: list[RoomLink] = []
-        link = SignalingClient(server, lambda p: on_push(holder[0], p),
-                               lambda: on_closed(holder[0]))
-        room = cls(room_id, user, user_update, events, link)
-        holder.append(room)
-        return room
+    def __post_init__(self) -> None:
+        self.link = self.new_link()
+
+    def new_link(self) -> SignalingClient:
+        """A fresh signaling client for this room; callbacks from a replaced link are ignored."""
+        def closed() -> None:
+            if self.link is link:
+                self.on_closed(self)
+
+        link = SignalingClient(self.server, lambda push: self.on_push(self, push), closed,
+                               **self.link_options)
+        return link
+
+    def remember_login(self, data: dict[str, Any]) -> None:
+        """Keep what a later resume or re-login needs from a login reply."""
+        self.session_key = int(data.get("sessionKey", 0))
+        self.resume_token = str(data.get("resumeToken", ""))
+        self.reconnect_token = str(data.get("reconnectToken", ""))
+        self.users = {u["userID"]: u for u in data.get("users") or []}
+        self.streams = {s["streamID"]: s for s in data.get("streams") or []}
 
     def transition(self, trigger: str, error_code: int = 0, extended_data: str = "") -> None:
         """Move along the ROOM table and emit both of ZEGO's room events."""

@@ -43,8 +43,12 @@ class SignalingClient:
         url: str,
         on_push: Callable[[Push], None],
         on_closed: Callable[[], None],
+        ping_interval: float = 5.0,
+        ping_timeout: float = 15.0,
     ) -> None:
         self.url = url
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
         self._on_push = on_push
         self._on_closed = on_closed
         self._ws: ClientConnection | None = None
@@ -55,8 +59,11 @@ class SignalingClient:
 
     async def connect(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         try:
+            # websockets' keepalive pings the server and drops a silent link after
+            # ping_timeout, which is how a dead path (no FIN) is noticed.
             self._ws = await websockets.connect(
-                self.url, max_size=MAX_FRAME_BYTES, open_timeout=timeout
+                self.url, max_size=MAX_FRAME_BYTES, open_timeout=timeout,
+                ping_interval=self._ping_interval, ping_timeout=self._ping_timeout,
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ZegoError(ErrorCode.NETWORK_BROKEN,

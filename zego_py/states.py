@@ -39,6 +39,9 @@ PUBLISHER: dict[tuple[PublisherState, str], PublisherState] = {
     (Pub.PUBLISH_REQUESTING, "stop"): Pub.NO_PUBLISH,
     (Pub.PUBLISHING, "stop"): Pub.NO_PUBLISH,
     (Pub.PUBLISHING, "failed"): Pub.NO_PUBLISH,
+    # the connection was lost and is being re-established (ZEGO's "retry" state)
+    (Pub.PUBLISHING, "retry"): Pub.PUBLISH_REQUESTING,
+    (Pub.PUBLISH_REQUESTING, "retry"): Pub.PUBLISH_REQUESTING,
 }
 
 Play = PlayerState
@@ -51,6 +54,8 @@ PLAYER: dict[tuple[PlayerState, str], PlayerState] = {
     (Play.PLAYING, "failed"): Play.NO_PLAY,
     (Play.PLAYING, "ended"): Play.NO_PLAY,
     (Play.PLAY_REQUESTING, "ended"): Play.NO_PLAY,
+    (Play.PLAYING, "retry"): Play.PLAY_REQUESTING,
+    (Play.PLAY_REQUESTING, "retry"): Play.PLAY_REQUESTING,
 }
 
 

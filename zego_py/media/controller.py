@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ __all__ = ["MediaController"]
 log = logging.getLogger("zego_py.media")
 
 QUALITY_INTERVAL_S = 3.0
+# After a reconnect, how long a player waits for its stream to be published again.
+REPLAY_WAIT_S = 15.0
 
 
 @dataclass
@@ -44,6 +47,7 @@ class _Publishing:
     local: ZegoLocalStream
     state: PublisherState = PublisherState.NO_PUBLISH
     pc: RTCPeerConnection | None = None
+    extra_info: str = ""
     task: asyncio.Task[None] | None = None
     meter: QualityMeter = field(default_factory=QualityMeter)
     mic_status_sent: str = "OPEN"
@@ -58,6 +62,7 @@ class _Playing:
     pc: RTCPeerConnection | None = None
     muted: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
+    task: asyncio.Task[None] | None = None
 
 
 class MediaController:
@@ -177,20 +182,20 @@ class MediaController:
             log.warning("publisher already exist: %s", stream_id)
             return False
         extra_info = validation.check_stream_extra_info(option.get("extraInfo", ""))
-        pub = _Publishing(stream_id, room, local)
+        pub = _Publishing(stream_id, room, local, extra_info=extra_info)
         self._publishing[stream_id] = pub
         self._publisher_state(pub, "start")
-        pub.task = self._engine._spawn(self._negotiate_publish(pub, extra_info))
+        pub.task = self._engine._spawn(self._negotiate_publish(pub))
         return True
 
-    async def _negotiate_publish(self, pub: _Publishing, extra_info: str) -> None:
+    async def _negotiate_publish(self, pub: _Publishing) -> None:
         def setup(pc: RTCPeerConnection) -> None:
             pc.addTransceiver(pub.local.new_capture_track(), direction="sendonly")
 
         async def exchange(sdp: str) -> dict[str, Any]:
             return await pub.room.link.request("publish", {
                 "roomID": pub.room.room_id, "streamID": pub.stream_id,
-                "extraInfo": extra_info, "sdp": sdp})
+                "extraInfo": pub.extra_info, "sdp": sdp})
 
         try:
             pub.pc = await connect_peer(setup, exchange, ice_servers=self._ice_servers,
@@ -204,10 +209,36 @@ class MediaController:
         if self._publishing.get(pub.stream_id) is not pub:  # stopped while connecting
             await pub.pc.close()
             return
+        self._watch(pub.pc, lambda: self._republish(pub))
         self._publisher_state(pub, "connected")
         self._ensure_loops()
+        pub.mic_status_sent = "OPEN"  # a new publish starts OPEN at the server
         if pub.local.muted:
             await self._send_mic_status(pub)
+
+    def _watch(self, pc: RTCPeerConnection, on_failed: Callable[[], None]) -> None:
+        """A media path that dies under a live signaling link (ICE consent fails after
+        ~30 s in aioice) is rebuilt, as after a reconnect."""
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "failed":
+                on_failed()
+
+    def _republish(self, pub: _Publishing) -> None:
+        """Publish again on a new peer connection (after a re-login or a failed path)."""
+        if self._publishing.get(pub.stream_id) is not pub:
+            return
+        self._publisher_state(pub, "retry")
+        old_pc, old_task, pub.pc = pub.pc, pub.task, None
+
+        async def again() -> None:
+            if old_task is not None and old_task is not asyncio.current_task():
+                old_task.cancel()
+            if old_pc is not None:
+                await old_pc.close()
+            await self._negotiate_publish(pub)
+
+        pub.task = self._engine._spawn(again())
 
     def stop_publishing(self, stream_id: str) -> bool:
         pub = self._publishing.pop(stream_id, None)
@@ -281,7 +312,21 @@ class MediaController:
         play = _Playing(stream_id, room, ZegoRemoteStream(stream_id))
         self._playing[stream_id] = play
         self._player_state(play, "start")
+        try:
+            await self._negotiate_play(play)
+        except ZegoError as exc:
+            if self._playing.get(stream_id) is play:
+                del self._playing[stream_id]
+                self._player_state(play, "failed", int(exc.code), exc.message)
+            await play.remote.stop()
+            raise
+        if option.get("speaker", True) and option.get("audio", True) is not False:
+            self._attach_speaker(play, option.get("audioOutput"))
+        self._player_state(play, "connected")
+        self._ensure_loops()
+        return play.remote
 
+    async def _negotiate_play(self, play: _Playing) -> None:
         def setup(pc: RTCPeerConnection) -> None:
             pc.addTransceiver("audio", direction="recvonly")
 
@@ -290,27 +335,55 @@ class MediaController:
                 play.remote.start(track)
 
         async def exchange(sdp: str) -> dict[str, Any]:
-            return await room.link.request("play", {"streamID": stream_id, "sdp": sdp})
+            return await play.room.link.request("play", {"streamID": play.stream_id, "sdp": sdp})
 
-        try:
-            play.pc = await connect_peer(setup, exchange, ice_servers=self._ice_servers,
-                                         host_addresses=self._host_addresses,
-                                         failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND)
-        except ZegoError as exc:
-            if self._playing.get(stream_id) is play:
-                del self._playing[stream_id]
-                self._player_state(play, "failed", int(exc.code), exc.message)
-            await play.remote.stop()
-            raise
-        if self._playing.get(stream_id) is not play:  # stopped while connecting
-            await play.pc.close()
-            await play.remote.stop()
+        pc = await connect_peer(setup, exchange, ice_servers=self._ice_servers,
+                                host_addresses=self._host_addresses,
+                                failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND)
+        if self._playing.get(play.stream_id) is not play:  # stopped while connecting
+            await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")
-        if option.get("speaker", True) and option.get("audio", True) is not False:
-            self._attach_speaker(play, option.get("audioOutput"))
-        self._player_state(play, "connected")
-        self._ensure_loops()
-        return play.remote
+        play.pc = pc
+        self._watch(pc, lambda: self._replay(play))
+
+    def _replay(self, play: _Playing) -> None:
+        """Play again on a new peer connection, waiting (up to REPLAY_WAIT_S) for the
+        publisher to come back too: after a server restart it may re-publish later."""
+        if self._playing.get(play.stream_id) is not play:
+            return
+        self._player_state(play, "retry")
+        old_pc, old_task, play.pc = play.pc, play.task, None
+
+        async def again() -> None:
+            if old_task is not None and old_task is not asyncio.current_task():
+                old_task.cancel()
+            if old_pc is not None:
+                await old_pc.close()
+            deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_S
+            while True:
+                try:
+                    await self._negotiate_play(play)
+                    break
+                except ZegoError as exc:
+                    waiting = (exc.code == ErrorCode.PLAY_STREAM_NOT_FOUND
+                               and asyncio.get_running_loop().time() < deadline
+                               and self._playing.get(play.stream_id) is play)
+                    if not waiting:
+                        if self._playing.pop(play.stream_id, None) is play:
+                            self._player_state(play, "failed", int(exc.code), exc.message)
+                            await self._teardown_play(play, tell_server=False)
+                        return
+                    await asyncio.sleep(0.5)
+            self._player_state(play, "connected")
+
+        play.task = self._engine._spawn(again())
+
+    def on_relogin(self, room: RoomLink) -> None:
+        """After logging in again (the server forgot us): publish and play everything again."""
+        for pub in [p for p in self._publishing.values() if p.room is room]:
+            self._republish(pub)
+        for play in [p for p in self._playing.values() if p.room is room]:
+            self._replay(play)
 
     def stop_playing(self, stream_id: str) -> None:
         play = self._playing.pop(stream_id, None)
@@ -328,6 +401,8 @@ class MediaController:
         self._engine._spawn(self._teardown_play(play, tell_server=False))
 
     async def _teardown_play(self, play: _Playing, tell_server: bool) -> None:
+        if play.task is not None and play.task is not asyncio.current_task():
+            play.task.cancel()
         self._detach_speaker(play)
         if tell_server and play.room.link.connected:
             with contextlib.suppress(ZegoError):

@@ -34,12 +34,12 @@ class CaptureTrack(MediaStreamTrack):
         super().__init__()
         self.local = local
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         frame = await self.local.source.recv()
         assert isinstance(frame, av.AudioFrame)
-        pcm = frame.to_ndarray()
+        pcm: np.ndarray = frame.to_ndarray()
         if self.local.muted:
             self.local.level = 0.0
             pcm = np.zeros_like(pcm)

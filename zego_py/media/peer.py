@@ -13,7 +13,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from ..errors import ErrorCode, ZegoError
+from ..errors import ZegoError
 from .ice import gathering_on, new_peer_connection
 
 __all__ = ["connect_peer", "quality_stats"]

@@ -83,7 +83,12 @@ class ZegoRemoteStream:
 
     # ------------------------------------------------------------------ engine side
     def start(self, track: MediaStreamTrack) -> None:
+        """Read ``track``; a later call (after a reconnect) swaps tracks without ending
+        the stream, so iterators and recordings carry on."""
+        old = self._task
         self._task = asyncio.create_task(self._pump(track), name=f"zego-play-{self.streamID}")
+        if old is not None:
+            old.cancel()
 
     async def _pump(self, track: MediaStreamTrack) -> None:
         loop = asyncio.get_running_loop()
@@ -104,12 +109,10 @@ class ZegoRemoteStream:
                         queue.get_nowait()
                     queue.put_nowait(pcm)
         except MediaStreamError:
-            pass
-        except asyncio.CancelledError:
-            raise
+            return  # the track ended; stop() or a reconnect's new track decides what next
         except Exception:
             log.exception("playing %s failed", self.streamID)
-        finally:
+        if self._task is asyncio.current_task():
             self._finish()
 
     def _finish(self) -> None:
@@ -124,10 +127,11 @@ class ZegoRemoteStream:
             queue.put_nowait(None)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         self._finish()
 
     def __repr__(self) -> str:

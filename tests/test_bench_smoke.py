@@ -1,0 +1,63 @@
+"""The benchmark code runs (bench/, docs/benchmarks.md): no timing is asserted here.
+
+Only the cheapest measurement runs, at a tiny size (3 clicks, room server in this
+process); the rest is imported so a broken module fails here rather than at bench time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) leaves the repo root out
+    sys.path.insert(0, str(ROOT))
+
+from bench import __main__ as bench_main  # noqa: E402
+from bench import latency  # noqa: E402
+from bench.common import ClickDetector, match_clicks, summary  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_every_bench_module_imports() -> None:
+    for module in bench_main.MEASUREMENTS.values():
+        importlib.import_module(module)
+    for module in ("bench.harness", "bench.report", "bench.server_child",
+                   "bench.publisher_child", "bench.janus", "bench.janus_child"):
+        importlib.import_module(module)
+
+
+def test_click_detection_and_matching_on_synthetic_audio() -> None:
+    det = ClickDetector()
+    frame = np.zeros(960, dtype=np.int16)
+    det.feed(frame, 1.0)
+    frame[300:348] = 20000
+    assert det.feed(frame, 1.02) == pytest.approx(1.02 + 300 / 48000)
+    assert det.feed(frame, 1.04) is None  # within the refractory time: same click
+    latencies, lost = match_clicks([0.9, 1.4], det.detected)
+    assert len(latencies) == 1 and lost == 0
+    assert math.isnan(summary([])["median"])
+
+
+async def test_latency_runs_with_three_clicks() -> None:
+    result = await latency.run(clicks=3, where="inproc")
+    assert result["name"] == "latency"
+    assert {"relay", "p2p"} <= result["raw"].keys()
+    for path in ("relay", "p2p"):
+        assert result["raw"][path]["clicks_sent"] == 3
+        assert result["raw"][path]["n"] >= 1  # clicks got through and were matched
+
+
+async def test_cli_writes_results_for_a_skipped_measurement(tmp_path: Path) -> None:
+    args = bench_main.parse_args(["--only", "quality", "--out", str(tmp_path)])
+    assert await bench_main.main_async(args) == 0
+    (result,) = tmp_path.glob("bench-*.json")
+    data = json.loads(result.read_text())
+    assert data["results"][0]["name"] == "quality" and "skipped" in data["results"][0]
