@@ -345,7 +345,7 @@ class VoiceChat:
         Mixer + SpeakerOutput the engine uses) whose mixer hands each block to the AEC."""
         mix = aec.TappedMixer(apm.push_render)
         try:
-            self.speaker = SpeakerOutput(mix, device_id=self.args.output_device)
+            self.speaker = SpeakerOutput(mix, device_id=self.args.output_device, blocksize=int(__import__("os").environ.get("BS","480")))
             self.speaker.start()
         except ZegoError as exc:
             # No speaker of our own: the engine plays, and the reference is re-mixed here.
