@@ -7,6 +7,7 @@ Linux, so the same clock as ``time.monotonic()`` and the event loop's ``loop.tim
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import math
 import os
@@ -30,6 +31,7 @@ __all__ = [
     "ClickTrack",
     "CpuWindow",
     "FRAME_S",
+    "LoopLag",
     "SAMPLE_RATE",
     "linear_fit",
     "match_clicks",
@@ -120,6 +122,37 @@ class CpuWindow:
     def percent(self, who: str = "self") -> float:
         cpu = self.self_cpu if who == "self" else self.pid_cpu[who]
         return 100.0 * cpu / self.wall if self.wall else math.nan
+
+
+class LoopLag:
+    """How late this event loop wakes up: a task sleeps ``tick`` s and records the overshoot.
+
+    A loop that is late by tens of milliseconds delays every frame it sends and
+    receives, so large lags mean the test harness, not the server, is the bottleneck.
+    """
+
+    def __init__(self, tick: float = 0.01) -> None:
+        self.tick = tick
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            self.lags.append(time.perf_counter() - t - self.tick)
+
+    def start(self) -> LoopLag:
+        self.lags.clear()
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """p99 and max lag in milliseconds since ``start()``."""
+        if self._task is not None:
+            self._task.cancel()
+        return {"p99_ms": 1000 * percentile(self.lags, 99),
+                "max_ms": 1000 * max(self.lags, default=math.nan)}
 
 
 # ---------------------------------------------------------------------- statistics

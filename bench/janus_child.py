@@ -34,7 +34,16 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.pcm import frame_to_mono_int16
 
-from .common import FRAME_S, ClickDetector, ClickTrack, CpuWindow, match_clicks, ms, summary
+from .common import (
+    FRAME_S,
+    ClickDetector,
+    ClickTrack,
+    CpuWindow,
+    LoopLag,
+    match_clicks,
+    ms,
+    summary,
+)
 from .harness import count_packets
 from .relay_cpu import classify
 
@@ -278,12 +287,14 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
                             count_packets(tr.receiver, bump)
                 pcs.append(await _subscriber(janus, feed, counting))
             await asyncio.sleep(warmup)
+            lag = LoopLag().start()
             cpu = CpuWindow(pids={"server": janus_pid}).start()
             sent0, probe0, counts0 = track.frames_sent, det.frames, list(counts)
             t0 = time.perf_counter()
             await asyncio.sleep(window)
             t1 = time.perf_counter()
             cpu.stop()
+            loop_lag = lag.stop()
             sent = track.frames_sent - sent0
             received = [det.frames - probe0] + [c - c0 for c, c0 in zip(counts, counts0,
                                                                          strict=True)]
@@ -303,10 +314,11 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
         "window_s": cpu.wall, "publisher_pace": pace, "delivered_worst": min(delivered),
         "delivered_median": sorted(delivered)[len(delivered) // 2],
         "probe_delivered": delivered[0], "latency_ms": ms(summary(latencies)),
-        "clicks_lost": lost,
+        "clicks_lost": lost, "client_loop_lag_ms": loop_lag,
     }
     result["bottleneck"] = classify(result["server_cpu_pct"], result["client_cpu_pct"],
-                                    cpu.system_busy, pace, result["delivered_worst"])
+                                    cpu.system_busy, pace, result["delivered_worst"],
+                                    loop_lag)
     return result
 
 
@@ -319,7 +331,8 @@ async def main_async(sizes: list[int], warmup: float, window: float) -> list[dic
             p = await point(n, warmup, window, config)
             log(f"  Janus VideoRoom    N={n:3d}: server {p['server_cpu_pct']:5.1f} %  "
                 f"client {p['client_cpu_pct']:5.1f} %  delivered {p['delivered_worst']:.3f}  "
-                f"latency {p['latency_ms']['median']:.1f} ms  {p['bottleneck']}")
+                f"latency {p['latency_ms']['median']:.1f} ms (p95 {p['latency_ms']['p95']:.0f})  "
+                f"loop lag p99 {p['client_loop_lag_ms']['p99_ms']:.0f} ms  {p['bottleneck']}")
             points.append(p)
         return points
 

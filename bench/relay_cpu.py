@@ -28,6 +28,7 @@ from .common import (
     ClickDetector,
     ClickTrack,
     CpuWindow,
+    LoopLag,
     linear_fit,
     match_clicks,
     ms,
@@ -41,13 +42,30 @@ TITLE = "server CPU, 1 publisher + N listeners"
 MODES = {"zego": "zego relay", "mediarelay": "aiortc MediaRelay"}
 
 
+HARNESS_LAG_MS = 40.0  # a parent loop this late (p99) delays frames by about as much
+HARNESS_STALL_MS = 60.0  # one stall this long shows in the latency tail (p95)
+
+
 def classify(server_pct: float, client_pct: float, system_busy: float, pace: float,
-             worst_delivered: float) -> str:
-    """Why a point may not show the relay's own cost ('' when it does)."""
+             worst_delivered: float, loop_lag: dict[str, float] | None = None) -> str:
+    """Why a point may not show the relay's own cost ('' when it does).
+
+    ``relay saturated``: the server uses ~a core.  ``harness-bound``: this process is
+    out of CPU, its loop runs late, or the publisher could not keep 50 frames/s.
+    ``machine saturated``: all cores busy (other load on the shared box counts), with
+    the larger of server/harness named.  ``harness stalls``: this loop stalled once
+    long enough to show in the latency tail.  ``loss``: frames lost for no reason above.
+    """
+    lag = loop_lag or {"p99_ms": 0.0, "max_ms": 0.0}
     if server_pct >= 90:
         return "relay saturated"
-    if client_pct >= 90 or system_busy >= 0.95 or pace < 0.98:
+    if client_pct >= 90 or pace < 0.98 or lag["p99_ms"] >= HARNESS_LAG_MS:
         return "harness-bound"
+    if system_busy >= 0.95:
+        side = "relay" if server_pct > client_pct else "harness"
+        return f"machine saturated ({side} larger)"
+    if lag["max_ms"] >= HARNESS_STALL_MS:
+        return "harness stalls"
     if worst_delivered < 0.98:
         return "loss"
     return ""
@@ -91,6 +109,7 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
             task = asyncio.create_task(listen())
             counting = await _start_listeners(url, listeners - 1, "fan")
             await asyncio.sleep(warmup)
+            lag = LoopLag().start()
             cpu = CpuWindow(pids={"server": child.pid}).start()
             sent0, probe0 = track.frames_sent, det.frames
             packets0 = [lst.packets for lst in counting]
@@ -98,6 +117,7 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
             await asyncio.sleep(window)
             t1 = time.perf_counter()
             cpu.stop()
+            loop_lag = lag.stop()
             sent = track.frames_sent - sent0
             received = [det.frames - probe0] + [
                 lst.packets - p0 for lst, p0 in zip(counting, packets0, strict=True)]
@@ -125,19 +145,21 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
         "probe_delivered": delivered[0],
         "latency_ms": ms(summary(latencies)),
         "clicks_lost": lost,
+        "client_loop_lag_ms": loop_lag,
     }
     point["bottleneck"] = classify(point["server_cpu_pct"], point["client_cpu_pct"],
-                                   cpu.system_busy, pace, point["delivered_worst"])
+                                   cpu.system_busy, pace, point["delivered_worst"],
+                                   loop_lag)
     return point
 
 
 def _per_listener(points: list[dict[str, Any]]) -> float:
     """Marginal server CPU per added listener (% of a core): the least-squares slope.
 
-    Saturated points are left out (their CPU is capped at a core, so they would flatten
-    the slope), unless that leaves fewer than two.
+    Points where the relay or the whole machine is saturated are left out (their CPU
+    is capped, so they would flatten the slope), unless that leaves fewer than two.
     """
-    clean = [p for p in points if p["bottleneck"] != "relay saturated"]
+    clean = [p for p in points if not p["bottleneck"].startswith(("relay", "machine"))]
     if len(clean) < 2:
         clean = points
     slope, _ = linear_fit([p["listeners"] for p in clean], [p["server_cpu_pct"] for p in clean])
@@ -158,7 +180,9 @@ async def run(quick: bool = False, janus: bool = True, sizes: list[int] | None =
             print(f"  {label:18s} N={n:3d}: server {point['server_cpu_pct']:5.1f} %  "
                   f"client {point['client_cpu_pct']:5.1f} %  delivered "
                   f"{point['delivered_worst']:.3f}  latency "
-                  f"{point['latency_ms']['median']:.1f} ms  {point['bottleneck']}", flush=True)
+                  f"{point['latency_ms']['median']:.1f} ms (p95 {point['latency_ms']['p95']:.0f})  "
+                  f"loop lag p99 {point['client_loop_lag_ms']['p99_ms']:.0f} ms  "
+                  f"{point['bottleneck']}", flush=True)
     janus_note = ""
     if janus:
         from . import janus as janus_bench
@@ -202,7 +226,8 @@ def _rows(series: dict[str, list[dict[str, Any]]], janus_note: str) -> list[Row]
         rows.append(Row("click latency at the probe listener", f"N={n} median",
                         p["latency_ms"]["median"], "ms", anchor_name,
                         anchor_point["latency_ms"]["median"] if anchor_point else None,
-                        f"p95 {p['latency_ms']['p95']:.1f} ms"))
+                        f"p95 {p['latency_ms']['p95']:.1f} ms; harness loop lag p99 "
+                        f"{p['client_loop_lag_ms']['p99_ms']:.0f} ms"))
     if janus_note:
         rows.append(Row("Janus VideoRoom anchor", "skipped", None, "", note=janus_note))
     return rows

@@ -1,19 +1,14 @@
 """What a listener hears, rebuilt from the played streams' ``audioFrames()``.
 
-- ``MixRecorder`` writes the mix of every played stream to a WAV file (``--record``): each
-  stream's 20 ms frames are laid end to end on one timeline from the moment its first
-  frame arrived, summed with the others, and written out half a second behind real time.
-- ``SpeakerReference`` mixes the same frames on a 10 ms clock and feeds them to
-  ``AudioProcessing.push_render`` as the echo canceller's reference, standing in for a tap
-  on the engine's own speaker mix (which the engine does not expose yet).
-
-Both only use the public ``ZegoRemoteStream.audioFrames()`` iterator.
+``MixRecorder`` writes the mix of every played stream to a WAV file (``--record``): each
+stream's 20 ms frames are laid end to end on one timeline from the moment its first frame
+arrived, summed with the others, and written out half a second behind real time.  It only
+uses the public ``ZegoRemoteStream.audioFrames()`` iterator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import wave
@@ -22,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zego_py.media.mixer import Mixer
-
-__all__ = ["MixRecorder", "SpeakerReference"]
+__all__ = ["MixRecorder"]
 
 RATE = 48000
 
@@ -125,34 +118,3 @@ class MixRecorder:
 
     def describe(self) -> str:
         return f"{self.path} ({self.seconds:.1f} s, {self.rms_dbfs:.1f} dBFS rms)"
-
-
-class SpeakerReference:
-    """Mixes played streams on a 10 ms clock and hands each block to ``sink``
-    (``AudioProcessing.push_render``): the echo reference until the engine offers a tap."""
-
-    def __init__(self, sink: Callable[[np.ndarray], None], block_ms: int = 10) -> None:
-        self._sink = sink
-        self._mixer = Mixer(RATE)
-        self._block = RATE * block_ms // 1000
-        self._period = block_ms / 1000
-
-    def add(self, key: str, pcm: np.ndarray) -> None:
-        self._mixer.add_input(key).push(np.asarray(pcm, dtype=np.int16))
-
-    def remove(self, key: str) -> None:
-        self._mixer.remove_input(key)
-
-    async def run(self) -> None:
-        start = time.monotonic()
-        blocks = 0
-        while True:
-            due = start + blocks * self._period
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif -delay > 0.2:  # the loop stalled: skip ahead rather than burst
-                start, blocks = time.monotonic(), 0
-            with contextlib.suppress(Exception):
-                self._sink(self._mixer.mix(self._block))
-            blocks += 1

@@ -54,7 +54,7 @@ sys.path[:0] = [str(EXAMPLES), str(EXAMPLES / "assets")]  # chat_view, mixdown, 
 
 from chat_view import ChatState, render, summary  # noqa: E402
 from make_samples import VOICES, sample_path  # noqa: E402
-from mixdown import MixRecorder, SpeakerReference  # noqa: E402
+from mixdown import MixRecorder  # noqa: E402
 
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig  # noqa: E402
 from mock_server.server import RoomServer  # noqa: E402
@@ -65,6 +65,9 @@ from zego_py.media.devices import SpeakerOutput, list_devices  # noqa: E402
 HEADLESS_BOTS = 2
 HEADLESS_DURATION_S = 8.0
 TOKEN_SECONDS = 24 * 3600
+# The echo canceller's own speaker plays 40 ms blocks: with 10 ms ones PortAudio's ALSA
+# output underran now and then under load, and every underrun shifts the echo's delay.
+AEC_SPEAKER_BLOCK = 1920
 
 log = logging.getLogger("voice_chat")
 
@@ -232,7 +235,6 @@ class VoiceChat:
         self.local: Any = None
         self.apm: aec.AudioProcessing | None = None
         self.recorder: MixRecorder | None = None
-        self.reference: SpeakerReference | None = None
         self.speaker: SpeakerOutput | None = None  # our own, when the echo canceller needs it
         self.speaker_mix: aec.TappedMixer | None = None
         self.logged_in = False
@@ -292,26 +294,22 @@ class VoiceChat:
             if not self.leaving:
                 self.out(self.state.play_failed(stream_id, str(exc)))
             return
-        if any(x is not None for x in (self.recorder, self.reference, self.speaker_mix)):
+        if self.recorder is not None or self.speaker_mix is not None:
             self.tasks.spawn(self.tap(stream_id, remote))
 
     async def tap(self, stream_id: str, remote: Any) -> None:
-        """Feed the stream's audio to the recording, our speaker and/or the echo reference."""
+        """Feed the stream's audio to the recording and/or our speaker (the AEC's reference)."""
         try:
             async for pcm in remote.audioFrames():
                 if self.recorder is not None:
                     self.recorder.add(stream_id, pcm)
                 if self.speaker_mix is not None:
                     self.speaker_mix.add_input(stream_id).push(pcm)
-                if self.reference is not None:
-                    self.reference.add(stream_id, pcm)
         finally:
             if self.recorder is not None:
                 self.recorder.remove(stream_id)
             if self.speaker_mix is not None:
                 self.speaker_mix.remove_input(stream_id)
-            if self.reference is not None:
-                self.reference.remove(stream_id)
 
     def stop_playing(self, stream_id: str) -> None:
         self.engine.stopPlayingStream(stream_id)
@@ -341,18 +339,18 @@ class VoiceChat:
 
     def open_speaker(self, apm: aec.AudioProcessing) -> None:
         """The echo reference must be what the speaker plays, on the speaker's clock.  The
-        engine does not expose its speaker mix, so play through our own speaker (the same
-        Mixer + SpeakerOutput the engine uses) whose mixer hands each block to the AEC."""
+        engine does not expose its speaker mix, so the streams play through our own speaker
+        (the Mixer + SpeakerOutput pair the engine uses) whose mixer hands each block to
+        the AEC.  (A re-mix of audioFrames() on an asyncio clock was tried: its delay to
+        the real echo wanders and AEC3 kept losing track.)"""
         mix = aec.TappedMixer(apm.push_render)
         try:
-            self.speaker = SpeakerOutput(mix, device_id=self.args.output_device, blocksize=int(__import__("os").environ.get("BS","480")))
+            self.speaker = SpeakerOutput(mix, device_id=self.args.output_device,
+                                         blocksize=AEC_SPEAKER_BLOCK)
             self.speaker.start()
         except ZegoError as exc:
-            # No speaker of our own: the engine plays, and the reference is re-mixed here.
-            self.speaker = None
-            self.warn(f"echo reference from a re-mix ({exc})")
-            self.reference = SpeakerReference(apm.push_render)
-            self.tasks.spawn(self.reference.run())
+            self.speaker = None  # then there is no echo to cancel either
+            self.warn(f"no speaker for the echo canceller ({exc})")
             return
         self.speaker_mix = mix
 
@@ -388,7 +386,12 @@ class VoiceChat:
             # so muteMicrophone and the level meter still apply to the processed audio.
             self.local.source = aec.ProcessedTrack(self.local.source, self.apm)
 
-    # -------------------------------------------------------------- keys
+    # -------------------------------------------------------------- keys, signals
+    def on_signal(self) -> None:
+        if not self.stop.is_set():
+            self.out(self.state.note("leaving (Ctrl-C)"))
+        self.stop.set()
+
     def on_key(self, key: str) -> None:
         if key == "q":
             self.out(self.state.note("leaving (q)"))
@@ -543,7 +546,7 @@ async def main_async(args: argparse.Namespace) -> int:
         chat = VoiceChat(args, url, plain)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, chat.stop.set)
+                loop.add_signal_handler(sig, chat.on_signal)
         code = await chat.run(has_mic and not args.no_mic, bots, duration)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -4,5 +4,6 @@ Run it with ``python -m mock_server``; from code, ``async with serve_rooms() as 
 """
 
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
+from .server import RoomServer, serve_rooms
 
-__all__ = ["DEV_APP_ID", "DEV_SERVER_SECRET", "ServerConfig"]
+__all__ = ["DEV_APP_ID", "DEV_SERVER_SECRET", "RoomServer", "ServerConfig", "serve_rooms"]

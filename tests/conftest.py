@@ -126,3 +126,38 @@ async def harness(server_config: ServerConfig) -> AsyncIterator[Harness]:
             await asyncio.gather(*(e.close() for e in h.engines), return_exceptions=True)
 
 
+
+
+# --------------------------------------------------------------------------- CI guards
+# In CI the real-device and browser tests must run: a skip there would hide a missing
+# install step.  ZEGO_REQUIRE_PULSE / ZEGO_REQUIRE_BROWSER turn their skips into failures.
+_REQUIRED = {
+    "test_devices.py": "ZEGO_REQUIRE_PULSE",
+    "test_device_path.py": "ZEGO_REQUIRE_PULSE",
+    "test_browser.py": "ZEGO_REQUIRE_BROWSER",
+}
+_required_skips: list[str] = []
+
+
+def _note_skip(nodeid: str, skipped: bool) -> None:
+    import os
+
+    for filename, flag in _REQUIRED.items():
+        if skipped and filename in nodeid and os.environ.get(flag) == "1":
+            _required_skips.append(nodeid)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _note_skip(report.nodeid, report.skipped)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _note_skip(report.nodeid, report.skipped)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _required_skips:
+        print("\nrequired tests were skipped (a missing install step?):")
+        for nodeid in _required_skips:
+            print("  ", nodeid)
+        session.exitstatus = 1

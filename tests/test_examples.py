@@ -307,3 +307,13 @@ async def test_processed_track_keeps_timing_and_passes_speech() -> None:
     assert tones_present(pcm, [440.0, 880.0]) == {440.0}
     track.stop()
     assert tone.readyState == "ended"
+
+
+def test_tapped_mixer_hands_the_speaker_mix_to_the_reference() -> None:
+    taps: list[np.ndarray] = []
+    mix = aec.TappedMixer(lambda block: taps.append(block.copy()))
+    mix.add_input("a").push(np.full(480, 1000, np.int16))
+    mix.add_input("b").push(np.full(480, 500, np.int16))
+    out = np.zeros(480, np.int16)
+    mix.mix_into(out)  # what SpeakerOutput's PortAudio callback does
+    assert np.all(out == 1500) and len(taps) == 1 and np.array_equal(taps[0], out)

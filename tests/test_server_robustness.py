@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 import websockets
@@ -16,6 +17,9 @@ from mock_server.server import RoomServer
 from zego_py import ErrorCode
 
 pytestmark = pytest.mark.timeout(120)
+
+# A longer fuzz run: ZEGO_FUZZ_EXAMPLES=5000 make test PYTEST_ARGS="-k fuzz -o timeout=0"
+FUZZ_EXAMPLES = int(os.environ.get("ZEGO_FUZZ_EXAMPLES", "150"))
 
 
 async def _raw(url: str) -> websockets.ClientConnection:
@@ -117,7 +121,7 @@ _frames = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(frames=st.lists(_frames, min_size=1, max_size=8))
 async def test_fuzzed_frames_never_break_the_server(harness: Harness, frames: list[str]) -> None:

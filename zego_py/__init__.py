@@ -17,18 +17,20 @@ from .enums import (
     UpdateType,
 )
 from .errors import ErrorCode, ZegoError
-from .media.sources import AudioSource
+from .media.sources import AudioSource, FileSource, ToneSource
 from .token import generateToken04, makePrivilegePayload
 
 __all__ = [
     "AudioSource",
     "ErrorCode",
+    "FileSource",
     "PlayerState",
     "PublisherState",
     "RemoteDeviceStatus",
     "RoomState",
     "RoomStateChangedReason",
     "StreamDeleteReason",
+    "ToneSource",
     "UpdateType",
     "ZegoError",
     "ZegoExpressEngine",

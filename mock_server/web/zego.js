@@ -1309,7 +1309,7 @@ export class ZegoExpressEngine {
   // ------------------------------------------------------------------ quality
   _ensureQualityLoop() {
     if (this._qualityTimer !== null) return;
-    this._qualityLast = new Map();
+    this._qualityLast = new WeakMap();
     this._qualityTimer = setInterval(() => this._emitQuality(), 3000);
   }
 
