@@ -1,11 +1,12 @@
 """2. Start-up times and login throughput.
 
-- loginRoom -> CONNECTED (``roomStateUpdate``), median over N fresh engines;
+- loginRoom -> CONNECTED (``roomStateUpdate``), median over the sequential logins below;
 - startPlayingStream call -> first frame with signal at the listener (a tone publisher
   is already in the room); anchor: a direct aiortc call, createOffer -> first frame
   with signal;
 - logins per second the server holds: N engines logging in one after another, and all
-  at once; the server runs in a child process and its CPU per login is reported;
+  at once (3 rounds each, median); the server runs in a child process and its CPU per
+  login is reported;
 - anchor for the signaling figures: a bare ``websockets`` echo server in a child
   process, same machine, same run (connect + one echo; the echo round trip on an open
   connection beside our ``ping`` request round trip).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 from typing import Any
 
@@ -25,7 +27,7 @@ from zego_py import ZegoExpressEngine
 from zego_py.media.pcm import frame_to_mono_int16
 from zego_py.media.sources import ToneSource
 
-from .common import ClickDetector, ms, summary
+from .common import ClickDetector, ms, proc_cpu_seconds, summary
 from .harness import (
     LOOPBACK,
     close_all,
@@ -43,7 +45,8 @@ PLAY = "startPlayingStream -> first audio"
 THROUGHPUT = "logins per second"
 
 
-async def _timed_login(url: str, user_id: str) -> tuple[ZegoExpressEngine, float]:
+async def _timed_login(url: str, user_id: str, room_id: str = "bench"
+                       ) -> tuple[ZegoExpressEngine, float]:
     """A fresh engine logged in; returns it and seconds from loginRoom to CONNECTED."""
     engine = ZegoExpressEngine(DEV_APP_ID, url, options=dict(LOOPBACK))
     connected: list[float] = []
@@ -55,7 +58,7 @@ async def _timed_login(url: str, user_id: str) -> tuple[ZegoExpressEngine, float
     engine.on("roomStateUpdate", on_state)
     t0 = time.perf_counter()
     try:
-        await engine.loginRoom("bench", make_token(user_id), {"userID": user_id})
+        await engine.loginRoom(room_id, make_token(user_id), {"userID": user_id})
     except BaseException:
         await engine.close()
         raise
@@ -123,74 +126,103 @@ async def p2p_startup(n: int) -> list[float]:
     return out
 
 
-async def login_throughput(url: str, server_pid: int, n: int) -> dict[str, Any]:
-    """N engines log in one by one, then N more all at once; logins/s and server CPU."""
-    from .common import proc_cpu_seconds
+async def _close_socks(socks: list[Any]) -> None:
+    for ws in socks:
+        with contextlib.suppress(Exception):
+            await ws.close()
 
-    engines: list[ZegoExpressEngine] = [await joined_engine(url, "warm", room_id="warm")]
+
+async def login_throughput(url: str, server_pid: int, n: int, repeats: int = 3
+                           ) -> dict[str, Any]:
+    """``repeats`` times: N engines log in one by one, then N all at once.
+
+    Returns every sequential loginRoom -> CONNECTED time, the median logins/s of each
+    way, the server's CPU per login and our ``ping`` request round trip.
+    """
+    warm, _ = await _timed_login(url, "warm", "warm")
+    engines: list[ZegoExpressEngine] = []
+    times: list[float] = []
+    seq_rates, par_rates, seq_cpu, par_cpu = [], [], [], []
+    failures: list[str] = []
     try:
-        cpu0, t0 = proc_cpu_seconds(server_pid), time.perf_counter()
-        for i in range(n):
-            engines.append(await joined_engine(url, f"seq{i}", room_id="logins"))
-        seq_wall, seq_cpu = time.perf_counter() - t0, proc_cpu_seconds(server_pid) - cpu0
-        await close_all(engines)
-        engines.clear()
-        cpu0, t0 = proc_cpu_seconds(server_pid), time.perf_counter()
-        results = await asyncio.gather(
-            *(joined_engine(url, f"par{i}", room_id="logins") for i in range(n)),
-            return_exceptions=True)
-        par_wall, par_cpu = time.perf_counter() - t0, proc_cpu_seconds(server_pid) - cpu0
-        engines = [e for e in results if isinstance(e, ZegoExpressEngine)]
-        failed = [repr(e) for e in results if not isinstance(e, ZegoExpressEngine)]
+        for r in range(repeats):
+            cpu0, t0 = proc_cpu_seconds(server_pid), time.perf_counter()
+            for i in range(n):
+                engine, dt = await _timed_login(url, f"seq{r}_{i}", "logins")
+                engines.append(engine)
+                times.append(dt)
+            seq_rates.append(n / (time.perf_counter() - t0))
+            seq_cpu.append((proc_cpu_seconds(server_pid) - cpu0) / n)
+            await close_all(engines)
+            engines.clear()
+            cpu0, t0 = proc_cpu_seconds(server_pid), time.perf_counter()
+            results = await asyncio.gather(
+                *(_timed_login(url, f"par{r}_{i}", "logins") for i in range(n)),
+                return_exceptions=True)
+            wall = time.perf_counter() - t0
+            engines = [x[0] for x in results if isinstance(x, tuple)]
+            failures += [repr(x) for x in results if not isinstance(x, tuple)]
+            par_rates.append(len(engines) / wall)
+            par_cpu.append((proc_cpu_seconds(server_pid) - cpu0) / max(1, len(engines)))
+            await close_all(engines)
+            engines.clear()
         rtts = []
-        link = engines[0]._rooms["logins"].link if engines else None  # private: a ping RTT
-        for _ in range(100 if link else 0):
+        link = warm._rooms["warm"].link  # private, for one figure: the ping request RTT
+        for _ in range(200):
             t = time.perf_counter()
-            await link.request("ping", {})  # type: ignore[union-attr]
+            await link.request("ping", {})
             rtts.append(time.perf_counter() - t)
-        return {"n": n, "sequential_per_s": n / seq_wall,
-                "sequential_server_cpu_ms_per_login": 1000 * seq_cpu / n,
-                "concurrent_per_s": len(engines) / par_wall,
-                "concurrent_server_cpu_ms_per_login": 1000 * par_cpu / max(1, len(engines)),
-                "concurrent_failed": failed[:5], "concurrent_failures": len(failed),
-                "ping_rtt": ms(summary(rtts))}
     finally:
-        await close_all(engines)
+        await close_all([warm, *engines])
+    return {"n": n, "repeats": repeats, "login_s": times,
+            "sequential_per_s": statistics.median(seq_rates), "sequential_runs": seq_rates,
+            "sequential_server_cpu_ms_per_login": 1000 * statistics.median(seq_cpu),
+            "concurrent_per_s": statistics.median(par_rates), "concurrent_runs": par_rates,
+            "concurrent_server_cpu_ms_per_login": 1000 * statistics.median(par_cpu),
+            "concurrent_failures": len(failures), "concurrent_failed": failures[:5],
+            "ping_rtt": ms(summary(rtts))}
 
 
-async def echo_anchor(url: str, n: int) -> dict[str, Any]:
-    """Bare websockets: connect + one echo (sequential and all at once), echo RTT."""
+async def echo_anchor(url: str, n: int, repeats: int = 3) -> dict[str, Any]:
+    """Bare websockets, the same pattern: connect + one echo, one by one then all at once."""
 
     async def connect_echo() -> Any:
         ws = await websockets.connect(url, ping_interval=None)
-        await ws.send("hello")
+        await ws.send('{"v":1,"id":1,"type":"login"}')
         await ws.recv()
         return ws
 
-    socks: list[Any] = [await connect_echo()]  # warm-up, untimed
+    warm = await connect_echo()
+    socks: list[Any] = []
+    times: list[float] = []
+    seq_rates, par_rates = [], []
     try:
-        seq = []
-        t0 = time.perf_counter()
-        for _ in range(n):
-            t = time.perf_counter()
-            socks.append(await connect_echo())
-            seq.append(time.perf_counter() - t)
-        seq_wall = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        socks += await asyncio.gather(*(connect_echo() for _ in range(n)))
-        par_wall = time.perf_counter() - t0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                t = time.perf_counter()
+                socks.append(await connect_echo())
+                times.append(time.perf_counter() - t)
+            seq_rates.append(n / (time.perf_counter() - t0))
+            await _close_socks(socks)
+            socks.clear()
+            t0 = time.perf_counter()
+            socks += await asyncio.gather(*(connect_echo() for _ in range(n)))
+            par_rates.append(n / (time.perf_counter() - t0))
+            await _close_socks(socks)
+            socks.clear()
         rtts = []
-        for _ in range(100):
+        for _ in range(200):
             t = time.perf_counter()
-            await socks[0].send('{"v":1,"id":1,"type":"ping"}')
-            await socks[0].recv()
+            await warm.send('{"v":1,"id":1,"type":"ping"}')
+            await warm.recv()
             rtts.append(time.perf_counter() - t)
-        return {"connect_echo": ms(summary(seq)), "sequential_per_s": n / seq_wall,
-                "concurrent_per_s": n / par_wall, "echo_rtt": ms(summary(rtts))}
     finally:
-        for ws in socks:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        await _close_socks([warm, *socks])
+    return {"connect_echo": ms(summary(times)), "connect_echo_s": times,
+            "sequential_per_s": statistics.median(seq_rates), "sequential_runs": seq_rates,
+            "concurrent_per_s": statistics.median(par_rates), "concurrent_runs": par_rates,
+            "echo_rtt": ms(summary(rtts))}
 
 
 async def run(quick: bool = False) -> dict[str, Any]:
@@ -202,20 +234,22 @@ async def run(quick: bool = False) -> dict[str, Any]:
         plays = await play_startup(url, n_play)
         throughput = await login_throughput(url, child.pid, n_logins)
     p2p = await p2p_startup(n_play)
-    login = ms(summary(plays["login_s"]))
+    login = ms(summary(throughput["login_s"]))
     play = ms(summary(plays["play_s"]))
+    resolve = ms(summary(plays["play_resolve_s"]))
     p2p_s = ms(summary(p2p))
     conn_echo = echo["connect_echo"]
     rows = [
-        Row(LOGIN, "median", login["median"], "ms", "ws connect+echo", conn_echo["median"]),
+        Row(LOGIN, "median", login["median"], "ms", "ws connect+echo", conn_echo["median"],
+            note=f"n={login['n']}"),
         Row(LOGIN, "p95", login["p95"], "ms", "ws connect+echo", conn_echo["p95"]),
         Row(PLAY, "median", play["median"], "ms", "aiortc P2P offer->audio", p2p_s["median"],
-            note=f"n={n_play}"),
+            note=f"n={n_play}; the call itself resolves after {resolve['median']:.0f} ms"),
         Row(PLAY, "p95", play["p95"], "ms", "aiortc P2P offer->audio", p2p_s["p95"]),
-        Row(THROUGHPUT, "sequential", throughput["sequential_per_s"], "/s",
+        Row(THROUGHPUT, "one by one (median of 3)", throughput["sequential_per_s"], "/s",
             "ws connect+echo", echo["sequential_per_s"],
             note=f"server {throughput['sequential_server_cpu_ms_per_login']:.1f} ms CPU/login"),
-        Row(THROUGHPUT, f"{n_logins} at once", throughput["concurrent_per_s"], "/s",
+        Row(THROUGHPUT, f"{n_logins} at once (median of 3)", throughput["concurrent_per_s"], "/s",
             "ws connect+echo", echo["concurrent_per_s"],
             note=(f"server {throughput['concurrent_server_cpu_ms_per_login']:.1f} ms CPU/login"
                   + (f"; {throughput['concurrent_failures']} failed"
@@ -224,5 +258,6 @@ async def run(quick: bool = False) -> dict[str, Any]:
             "ws echo RTT", echo["echo_rtt"]["median"]),
     ]
     return {"name": NAME, "rows": rows,
-            "raw": {"engine": plays, "login": login, "play": play, "p2p_offer_to_audio": p2p_s,
+            "raw": {"engine": plays, "login": login, "play": play, "play_resolve": resolve,
+            "p2p_offer_to_audio": p2p_s,
                     "throughput": throughput, "echo": echo}}

@@ -427,6 +427,7 @@ class VoiceChat:
             await self.engine.loginRoom(a.room, token, user, {"userUpdate": True})
         except ZegoError as exc:
             print(f"loginRoom failed: {exc}", file=sys.stderr)
+            await self.shutdown()
             return 1
         self.logged_in = True
         self.engine.setSoundLevelDelegate(True, 500)
@@ -434,6 +435,8 @@ class VoiceChat:
             await self.create_local_stream(has_mic)
         except ZegoError as exc:
             print(f"createStream failed: {exc}", file=sys.stderr)
+            await self.engine.logoutRoom(a.room)
+            await self.shutdown()
             return 1
         if self.local is not None:
             self.state.publish_stream = f"{safe_id(self.user_id)}_main"
@@ -480,6 +483,10 @@ class VoiceChat:
             self.engine.stopPlayingStream(stream_id)
         self.playing.clear()
         await self.engine.logoutRoom(self.args.room)
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Release everything (also after a failed login)."""
         if self.local is not None:
             self.engine.destroyStream(self.local)
         await self.engine.close()

@@ -9,12 +9,8 @@ own.  Measured on this machine kind (shared/reference/perf-baseline.md): ~0.23 %
 core per listener and 82 ms mouth-to-ear, against 4.2 % and 163 ms for aiortc's
 decode/re-encode MediaRelay.
 
-This needs two aiortc internals, both pinned by ``aiortc==1.16.*`` and covered by
-tests/test_relay_internals.py (docs/aiortc-internals.md):
-
-- ``RTCRtpReceiver._handle_rtp_packet`` is wrapped on the instance to see each packet;
-- ``RTCRtpReceiver._RTCRtpReceiver__stop_decoder()`` stops the receiver's decoder thread,
-  so the relay never spends CPU decoding audio nobody hears there.
+The tap (zego_py.media.rtp_tap) relies on two aiortc internals, pinned by
+``aiortc==1.16.*`` and covered by tests/test_relay_internals.py (docs/aiortc-internals.md).
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
@@ -32,6 +28,9 @@ from av.packet import Packet
 
 from zego_py.errors import ErrorCode, ZegoError
 from zego_py.media.ice import gathering_on, new_peer_connection
+from zego_py.media.impairment import Impairment
+from zego_py.media.opus import with_opus_fmtp
+from zego_py.media.rtp_tap import tap_receiver
 
 __all__ = ["Relay"]
 
@@ -80,8 +79,10 @@ class ForwardedAudioTrack(MediaStreamTrack):
 class _Published:
     """One published stream: its publisher connection and its listeners."""
 
-    def __init__(self, stream_id: str, pc: RTCPeerConnection) -> None:
+    def __init__(self, stream_id: str, pc: RTCPeerConnection,
+                 impairment: Impairment | None = None) -> None:
         self.stream_id = stream_id
+        self.impairment = impairment
         self.pc = pc
         self.listeners: dict[int, tuple[RTCPeerConnection, ForwardedAudioTrack]] = {}
         self.first_timestamp: int | None = None
@@ -102,25 +103,10 @@ class _Published:
         av_packet.pts = (packet.timestamp - self.first_timestamp) & 0xFFFFFFFF
         av_packet.time_base = _OPUS_TIME_BASE
         for _, track in self.listeners.values():
-            track.offer(av_packet)
-
-
-def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
-    """See every RTP packet ``receiver`` gets, before its jitter buffer; never decode.
-
-    aiortc keeps running its statistics (receiver reports, getStats) on the packets.
-    """
-    original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
-    stop_decoder: Callable[[], None] = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        # Packets reach the receiver only after receive() started its decoder thread;
-        # stopping it here (once; later calls are no-ops) leaves aiortc nothing to decode.
-        stop_decoder()
-        on_packet(packet)
-        await original(packet, arrival_time_ms)
-
-    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+            if self.impairment is None:
+                track.offer(av_packet)
+            else:
+                self.impairment.deliver(track.offer, av_packet)
 
 
 def _has_opus(sdp: str) -> bool:
@@ -138,8 +124,11 @@ def _opus_only(pc: RTCPeerConnection) -> None:
 
 class Relay:
     def __init__(self, host_addresses: Sequence[str] | None,
-                 ice_servers: Sequence[dict[str, Any]] | None = None) -> None:
+                 ice_servers: Sequence[dict[str, Any]] | None = None,
+                 impairment: Callable[[], Impairment | None] | None = None) -> None:
         self.host_addresses = host_addresses
+        # tests and benchmarks only: a lossy, jittery path from the relay to listeners
+        self.make_impairment = impairment or (lambda: None)
         self.ice_servers = ice_servers
         self.streams: dict[str, _Published] = {}
 
@@ -149,14 +138,15 @@ class Relay:
         answer = await pc.createAnswer()
         with gathering_on(self.host_addresses):
             await pc.setLocalDescription(answer)
-        return pc.localDescription.sdp
+        # Ask publishers (browsers included) for in-band FEC: listeners recover from it.
+        return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1})
 
     async def add_publisher(self, stream_id: str, offer_sdp: str) -> str:
         """Accept a publisher's offer; returns the relay's SDP answer."""
         if not _has_opus(offer_sdp):
             raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus audio")
         pc = new_peer_connection(self.ice_servers)
-        published = _Published(stream_id, pc)
+        published = _Published(stream_id, pc, self.make_impairment())
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -208,7 +198,7 @@ class Relay:
         published.listeners[key] = (pc, track)
         if old is not None:
             await old[0].close()
-        return pc.localDescription.sdp
+        return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1, "usedtx": 1})
 
     async def remove_listener(self, stream_id: str, key: int) -> None:
         published = self.streams.get(stream_id)

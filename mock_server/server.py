@@ -27,6 +27,7 @@ from websockets.http11 import Response as HttpResponse
 from zego_py import validation
 from zego_py.enums import StreamDeleteReason
 from zego_py.errors import ErrorCode, ZegoError
+from zego_py.media.impairment import Impairment
 from zego_py.protocol import (
     ProtocolError,
     Push,
@@ -103,10 +104,12 @@ class _Detached:
 class RoomServer:
     """Routes requests to the registry and relay; owns every Connection."""
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None,
+                 impairment: Callable[[], Impairment | None] | None = None) -> None:
+        """``impairment`` (tests and benchmarks): a factory for a lossy relay->listener path."""
         self.config = config or ServerConfig()
         self.registry = RoomRegistry(self.config)
-        self.relay = Relay(self.config.host_addresses)
+        self.relay = Relay(self.config.host_addresses, impairment=impairment)
         self.connections: dict[int, Connection] = {}
         self._next_key = 1
         self._pending_streams: set[str] = set()

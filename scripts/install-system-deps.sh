@@ -4,6 +4,7 @@
 #   pulseaudio           headless sound server providing virtual mic/speaker devices
 #   pulseaudio-utils     pactl / paplay / parec, used by scripts/with-pulseaudio.sh and tests
 #   libasound2-plugins   ALSA "pulse" plugin, so PortAudio's ALSA backend reaches PulseAudio
+#   libopus0             libopus for the players' loss concealment and FEC (via opuslib-next)
 # and the browser tests' browser (docs/browser.md):
 #   chromium             headless Chromium that tests/test_browser.py drives through Playwright
 #                        (executable_path=/usr/bin/chromium; no `playwright install` download)
@@ -11,7 +12,7 @@
 # command to run and exits 0, so the device tests skip with a reason instead of failing CI.
 set -euo pipefail
 
-AUDIO_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins)
+AUDIO_PACKAGES=(libportaudio2 libopus0 pulseaudio pulseaudio-utils libasound2-plugins)
 BROWSER_PACKAGES=(chromium)
 PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}")
 

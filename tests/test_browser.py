@@ -189,7 +189,7 @@ def check_page_stats(stats: dict[str, Any], isolated: bool) -> None:
     assert stats["packetsLost"] == 0, stats
     # Concealment: at most one startup event's worth (browser.md saw up to 10 080 samples
     # once in 18 runs); a steady tone through the relay on loopback needs none after.
-    assert stats["totalSamplesReceived"] > 48000, stats
+    assert stats["totalSamplesReceived"] > 24000, stats  # playout ran for 0.5 s at least
     assert stats["concealedSamples"] <= 0.05 * stats["totalSamplesReceived"], stats
     assert stats["remote"].startswith("127.0.0.1:"), stats  # the relay
     if isolated:  # else Chromium may send from a real interface's address to 127.0.0.1

@@ -10,7 +10,7 @@
 // Names, arguments, events and error codes are ZEGO's (docs/browser.md lists them):
 //
 //   import { ZegoExpressEngine } from "/zego.js";
-//   const zg = new ZegoExpressEngine(appID, "ws://127.0.0.1:8765/ws");
+//   const zg = new ZegoExpressEngine(appID, "ws://127.0.0.1:9000/ws");
 //   zg.on("roomStreamUpdate", async (roomID, type, list) => { ... });
 //   await zg.loginRoom("room1", token, { userID: "alice" }, { userUpdate: true });
 //   const mic = await zg.createStream({ camera: { audio: true, video: false } });

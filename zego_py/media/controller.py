@@ -23,7 +23,9 @@ from ..events import EngineEvents
 from ..room import RoomLink
 from ..states import PLAYER, PUBLISHER, step
 from .local_stream import ZegoLocalStream
+from .opus import OpusSettings, decoder_available
 from .peer import connect_peer, quality_stats
+from .playout import PlayoutTrack
 from .quality import QualityMeter
 from .remote_stream import ZegoRemoteStream
 
@@ -36,6 +38,7 @@ __all__ = ["MediaController"]
 log = logging.getLogger("zego_py.media")
 
 QUALITY_INTERVAL_S = 3.0
+DEFAULT_BITRATE_KBPS = OpusSettings().bitrate_kbps
 # After a reconnect, how long a player waits for its stream to be published again.
 REPLAY_WAIT_S = 15.0
 
@@ -48,6 +51,7 @@ class _Publishing:
     state: PublisherState = PublisherState.NO_PUBLISH
     pc: RTCPeerConnection | None = None
     extra_info: str = ""
+    settings: OpusSettings = field(default_factory=OpusSettings)
     task: asyncio.Task[None] | None = None
     meter: QualityMeter = field(default_factory=QualityMeter)
     mic_status_sent: str = "OPEN"
@@ -123,11 +127,17 @@ class MediaController:
             require_portaudio()
             device = cfg.get("audioInput")
             device = None if device in (None, "default") else str(device)
-            track = MicrophoneTrack(device_id=device, channels=int(cfg.get("channelCount", 1)))
-            local = ZegoLocalStream(track, "microphone", device)
+            channels = int(cfg.get("channelCount", 1))
+            if channels not in (1, 2):
+                raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "channelCount must be 1 or 2")
+            track = MicrophoneTrack(device_id=device, channels=channels)
+            local = ZegoLocalStream(track, "microphone", device, channels=channels,
+                                    audio_bitrate_kbps=cfg.get("audioBitrate"))
             local.mic_muted = self.microphone_muted
         elif kind == "custom":
-            local = ZegoLocalStream(self._custom_track(cfg), "custom")
+            track = self._custom_track(cfg)
+            local = ZegoLocalStream(track, "custom", channels=int(getattr(track, "channels", 1)),
+                                    audio_bitrate_kbps=cfg.get("audioBitrate"))
         else:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"unknown stream source {kind!r}")
         self._local_streams.add(local)
@@ -182,7 +192,12 @@ class MediaController:
             log.warning("publisher already exist: %s", stream_id)
             return False
         extra_info = validation.check_stream_extra_info(option.get("extraInfo", ""))
-        pub = _Publishing(stream_id, room, local, extra_info=extra_info)
+        bitrate = option.get("audioBitrate") or local.audio_bitrate_kbps or DEFAULT_BITRATE_KBPS
+        if not isinstance(bitrate, int) or not 6 <= bitrate <= 510:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "audioBitrate is 6..510 kbps")
+        settings = OpusSettings(bitrate_kbps=bitrate, channels=local.channels,
+                                dtx=bool(option.get("enableDTX", True)))
+        pub = _Publishing(stream_id, room, local, extra_info=extra_info, settings=settings)
         self._publishing[stream_id] = pub
         self._publisher_state(pub, "start")
         pub.task = self._engine._spawn(self._negotiate_publish(pub))
@@ -190,7 +205,7 @@ class MediaController:
 
     async def _negotiate_publish(self, pub: _Publishing) -> None:
         def setup(pc: RTCPeerConnection) -> None:
-            pc.addTransceiver(pub.local.new_capture_track(), direction="sendonly")
+            pc.addTransceiver(pub.local.new_capture_track(pub.settings), direction="sendonly")
 
         async def exchange(sdp: str) -> dict[str, Any]:
             return await pub.room.link.request("publish", {
@@ -200,7 +215,8 @@ class MediaController:
         try:
             pub.pc = await connect_peer(setup, exchange, ice_servers=self._ice_servers,
                                         host_addresses=self._host_addresses,
-                                        failure_code=ErrorCode.PUBLISH_INNER_ERROR)
+                                        failure_code=ErrorCode.PUBLISH_INNER_ERROR,
+                                        offer_fmtp=pub.settings.fmtp())
         except ZegoError as exc:
             if self._publishing.get(pub.stream_id) is pub:
                 del self._publishing[pub.stream_id]
@@ -332,14 +348,22 @@ class MediaController:
 
             @pc.on("track")
             def on_track(track: MediaStreamTrack) -> None:
-                play.remote.start(track)
+                receiver = next(t.receiver for t in pc.getTransceivers()
+                                if t.receiver.track is track)
+                if decoder_available():
+                    play.remote.start(PlayoutTrack(receiver))
+                else:  # no libopus binding: aiortc's fixed 80 ms buffer, no PLC/FEC
+                    log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
+                                play.stream_id)
+                    play.remote.start(track)
 
         async def exchange(sdp: str) -> dict[str, Any]:
             return await play.room.link.request("play", {"streamID": play.stream_id, "sdp": sdp})
 
         pc = await connect_peer(setup, exchange, ice_servers=self._ice_servers,
                                 host_addresses=self._host_addresses,
-                                failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND)
+                                failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND,
+                                offer_fmtp={"useinbandfec": 1})
         if self._playing.get(play.stream_id) is not play:  # stopped while connecting
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")

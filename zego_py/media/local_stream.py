@@ -1,8 +1,9 @@
 """ZegoLocalStream: what ``createStream`` returns and ``startPublishingStream`` sends.
 
-It wraps one source track (microphone, file or push source) in a ``CaptureTrack``
-that applies mute (silence, so the stream keeps its timing and peers see MUTE) and
-measures the captured level for ``capturedSoundLevelUpdate``/``soundLevelUpdate``.
+It wraps one source track (microphone, file or push source); each publish reads it
+through a ``CaptureTrack`` that applies mute (silence, so the stream keeps its timing
+and peers see MUTE), measures the captured level for ``capturedSoundLevelUpdate`` /
+``soundLevelUpdate`` and encodes Opus.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from .opus import OpusEncoder, OpusSettings
 from .pcm import level_0_100
 
 __all__ = ["CaptureTrack", "ZegoLocalStream"]
@@ -22,48 +24,55 @@ _ids = itertools.count(1)
 
 
 class CaptureTrack(MediaStreamTrack):
-    """What one publisher sends: the local stream's frames, silenced while muted.
+    """What one publisher sends: the local stream's audio, encoded here with our Opus
+    settings (FEC, DTX, bitrate), silenced while muted.
 
-    Each publish gets its own CaptureTrack because aiortc stops a sender's track when
-    the sender stops; the local stream's source lives on for the next publish.
+    It yields ``av.Packet``s, which aiortc's sender only packetises: no encode in its
+    thread pool, one frame at a time.  Each publish gets its own CaptureTrack because
+    aiortc stops a sender's track when the sender stops; the local stream's source
+    lives on for the next publish.
     """
 
     kind = "audio"
 
-    def __init__(self, local: ZegoLocalStream) -> None:
+    def __init__(self, local: ZegoLocalStream, settings: OpusSettings) -> None:
         super().__init__()
         self.local = local
+        self.encoder = OpusEncoder(settings)
 
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        frame = await self.local.source.recv()
-        assert isinstance(frame, av.AudioFrame)
-        pcm: np.ndarray = frame.to_ndarray()
-        if self.local.muted:
-            self.local.level = 0.0
-            pcm = np.zeros_like(pcm)
-        else:
-            self.local.level = level_0_100(pcm.reshape(-1))
-        if frame.layout.name == "mono" and frame.format.name == "s16":
-            # aiortc's encoder upmixes mono with libswresample, which puts a mono signal
-            # in the centre at -3 dB; sending both channels keeps the level intact.
-            pcm = np.repeat(pcm, 2, axis=1)
-        elif not self.local.muted:
-            return frame
-        out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        out.sample_rate = frame.sample_rate
-        out.pts = frame.pts
-        out.time_base = frame.time_base
-        return out
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.local.source.recv()
+            assert isinstance(frame, av.AudioFrame)
+            if self.local.muted:
+                self.local.level = 0.0
+                frame = _silent_like(frame)
+            else:
+                self.local.level = level_0_100(frame.to_ndarray().reshape(-1))
+            packets = self.encoder.encode(frame)
+            if packets:
+                return packets[0]
+
+
+def _silent_like(frame: av.AudioFrame) -> av.AudioFrame:
+    silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()),
+                                        format=frame.format.name, layout=frame.layout.name)
+    silent.sample_rate = frame.sample_rate
+    silent.pts, silent.time_base = frame.pts, frame.time_base
+    return silent
 
 
 class ZegoLocalStream:
     """A local audio stream.  ``kind`` is "microphone", "file" or "custom"."""
 
-    def __init__(self, source: MediaStreamTrack, kind: str, device_id: str | None = None) -> None:
+    def __init__(self, source: MediaStreamTrack, kind: str, device_id: str | None = None,
+                 *, channels: int = 1, audio_bitrate_kbps: int | None = None) -> None:
         self.id = f"local-{next(_ids)}"
         self.kind = kind
+        self.channels = channels
+        self.audio_bitrate_kbps = audio_bitrate_kbps  # createStream's audioBitrate
         self.device_id = device_id
         self.source = source
         self.level = 0.0
@@ -74,8 +83,8 @@ class ZegoLocalStream:
     def muted(self) -> bool:
         return self.audio_muted or self.mic_muted
 
-    def new_capture_track(self) -> CaptureTrack:
-        return CaptureTrack(self)
+    def new_capture_track(self, settings: OpusSettings) -> CaptureTrack:
+        return CaptureTrack(self, settings)
 
     def replace_source(self, source: MediaStreamTrack) -> None:
         old, self.source = self.source, source

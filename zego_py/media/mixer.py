@@ -190,6 +190,9 @@ class Mixer:
         with self._lock:
             return list(self._inputs)
 
+    def __bool__(self) -> bool:  # an empty mixer is still a mixer (len() would say False)
+        return True
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._inputs)

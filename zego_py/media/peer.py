@@ -15,6 +15,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from ..errors import ZegoError
 from .ice import gathering_on, new_peer_connection
+from .opus import with_opus_fmtp
 
 __all__ = ["connect_peer", "quality_stats"]
 
@@ -35,6 +36,7 @@ async def connect_peer(
     ice_servers: Sequence[dict[str, Any]] | None,
     host_addresses: Sequence[str] | None,
     failure_code: int,
+    offer_fmtp: dict[str, int] | None = None,
 ) -> RTCPeerConnection:
     """Create a peer, let ``setup`` add its transceiver, send the offer through
     ``exchange`` (which returns the reply data with ``sdp``) and wait until connected.
@@ -60,7 +62,10 @@ async def connect_peer(
         offer = await pc.createOffer()
         with gathering_on(host_addresses):
             await pc.setLocalDescription(offer)
-        reply = await exchange(pc.localDescription.sdp)
+        offer_sdp = pc.localDescription.sdp
+        if offer_fmtp:  # aiortc writes no Opus fmtp; announce FEC/DTX/bitrate ourselves
+            offer_sdp = with_opus_fmtp(offer_sdp, offer_fmtp)
+        reply = await exchange(offer_sdp)
         await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
         ok = await asyncio.wait_for(connected, CONNECT_TIMEOUT_S)
         if not ok:

@@ -38,6 +38,7 @@ class ZegoRemoteStream:
         self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
         self._recorder: wave.Wave_write | None = None
         self._task: asyncio.Task[None] | None = None
+        self._track: MediaStreamTrack | None = None
         self._ended = asyncio.Event()
         self.first_audio_at: float | None = None
 
@@ -86,6 +87,7 @@ class ZegoRemoteStream:
         """Read ``track``; a later call (after a reconnect) swaps tracks without ending
         the stream, so iterators and recordings carry on."""
         old = self._task
+        self._track = track
         self._task = asyncio.create_task(self._pump(track), name=f"zego-play-{self.streamID}")
         if old is not None:
             old.cancel()
