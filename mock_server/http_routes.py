@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import http
+import ipaddress
 import json
 import logging
 import time
@@ -117,13 +118,24 @@ def _mint(config: ServerConfig, query: str) -> Response:
                        "roomID": room_id, "expire": int(time.time()) + seconds})
 
 
-def make_http_route(config: ServerConfig) -> HttpRoute:
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_http_route(config: ServerConfig, host: str = "127.0.0.1") -> HttpRoute:
     """The ``process_request`` hook for ``websockets.asyncio.server.serve``."""
     static = _load_static()
     tokens = dev_tokens_offered(config)
     if tokens:
-        log.warning("dev token endpoint %s is offered: anyone who reaches this port can "
-                    "mint tokens (dev credentials)", TOKEN_PATH)
+        # Only this machine can reach a loopback server: worth a note, not a warning.
+        level = logging.INFO if _is_loopback(host) else logging.WARNING
+        log.log(level, "dev token endpoint %s is offered: anyone who reaches this port can "
+                "mint tokens (dev credentials)", TOKEN_PATH)
 
     def route(connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)

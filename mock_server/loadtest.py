@@ -113,7 +113,7 @@ class _User:
         self.first_audio_s: dict[str, float] = {}
         self.quality: dict[str, list[tuple[float, float, int]]] = {}
         self.errors: list[str] = []
-        self.interruptions = 0
+        self.interruptions: list[tuple[float, str]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.engine.on("roomStreamUpdate", self._on_streams)
         self.engine.on("playQualityUpdate", self._on_quality)
@@ -139,9 +139,10 @@ class _User:
 
     def _on_player(self, result: dict[str, Any]) -> None:
         if result["state"] != "PLAYING" and result["streamID"] in self.first_audio_s:
-            self.interruptions += 1  # a stream that had played stopped or is retrying
-            self.errors.append(f"{self.spec.user_id} {result['streamID']} -> {result['state']}"
-                               f" [{result['errorCode']}] {result['extendedData']}"[:300])
+            # a stream that had played stopped or is retrying
+            self.interruptions.append((time.monotonic(), (
+                f"{self.spec.user_id} {result['streamID']} -> {result['state']} "
+                f"[{result['errorCode']}] {result['extendedData']}")[:300]))
 
     async def _play(self, stream_id: str, timeout: float = 20.0) -> None:
         start = time.monotonic()
@@ -235,16 +236,19 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
     rates = [rate for u in users for ev in u.quality.values()
              for when, rate, _ in ev if t1 <= when <= t2]
     lost = sum(_lost_at(ev, t2) - _lost_at(ev, t1) for u in users for ev in u.quality.values())
+    stops = [what for u in users for when, what in u.interruptions if when <= t2]
     conn.send(("result", {
         "span": span, "received": received, "expected_streams": expected,
         "played_streams": sum(len(u.first_audio_s) for u in users),
         "stream_ratios": ratios, "sent": sent2 - sent1,
         "speakers": sum(1 for u in users if u.tone is not None),
         "loss_rates": rates, "lost_packets": lost,
-        "interruptions": sum(u.interruptions for u in users),
+        "interruptions": len(stops),
         "lag_ms": [1000 * pct(lags, 0.99), 1000 * max(lags, default=0.0)],
-        "errors": [e for u in users for e in u.errors][:10],
+        "errors": ([e for u in users for e in u.errors] + stops)[:10],
         "log": [counter.count, counter.first]}))
+    # Leave only when every worker has measured, so no stream ends inside a window.
+    await asyncio.to_thread(conn.poll, 60)
     await asyncio.wait_for(asyncio.gather(*(u.close() for u in users),
                                           return_exceptions=True), 20)
 
@@ -363,6 +367,8 @@ def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
         s2 = cpu_seconds(server_pid) if server_pid else 0.0
         rss2 = rss_mb(server_pid) if server_pid else math.nan
         results = [_receive(c, "result", 30) for _, c in workers]
+        for _, c in workers:
+            c.send(("close",))
         completed = True
     finally:  # after a result, a worker closes its engines (<= 20 s); on failure, stop now
         for worker, _ in workers:

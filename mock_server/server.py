@@ -21,8 +21,6 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request as HttpRequest
-from websockets.http11 import Response as HttpResponse
 
 from zego_py import validation
 from zego_py.enums import StreamDeleteReason
@@ -41,6 +39,7 @@ from zego_py.token import TokenClaims, generateToken04
 
 from .auth import check_login, check_renewal
 from .config import ServerConfig
+from .http_routes import make_http_route
 from .relay import Relay
 from .rooms import Outgoing, RoomRegistry
 
@@ -424,7 +423,7 @@ class RoomServer:
             host,
             port,
             max_size=cfg.max_frame_bytes,
-            process_request=_http_route(cfg),
+            process_request=make_http_route(cfg, host),
             ping_interval=cfg.ping_interval_s,
             ping_timeout=cfg.ping_timeout_s,
             # a peer that stopped answering pings will not answer a close frame either
@@ -439,14 +438,6 @@ class RoomServer:
                 ticker.cancel()
                 server.close()
                 await self.relay.close()
-
-
-def _http_route(config: ServerConfig) -> Callable[[ServerConnection, HttpRequest],
-                                                 HttpResponse | None]:
-    """``/ws`` is the WebSocket endpoint; the page, SDK and dev tokens: http_routes.py."""
-    from .http_routes import make_http_route
-
-    return make_http_route(config)
 
 
 @contextlib.asynccontextmanager

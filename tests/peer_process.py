@@ -10,6 +10,7 @@ import asyncio
 import sys
 
 from conftest import LOOPBACK, make_token
+
 from mock_server import DEV_APP_ID
 from zego_py import ZegoExpressEngine
 from zego_py.media.sources import ToneSource

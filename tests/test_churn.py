@@ -8,8 +8,8 @@ import os
 import resource
 
 import pytest
-
 from conftest import Harness, wait_until
+
 from zego_py.media.sources import ToneSource
 
 CYCLES = int(os.environ.get("ZEGO_CHURN_CYCLES", "500"))

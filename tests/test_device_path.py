@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from audio_helpers import sine, write_wav
+from conftest import Harness, wait_until
 from test_devices import (  # skips this module too when the virtual devices are missing
     RATE,
     WAIT_S,
@@ -19,8 +20,6 @@ from test_devices import (  # skips this module too when the virtual devices are
     subprocess,
 )
 
-from conftest import Harness, wait_until
-
 pytestmark = [pytest.mark.pulseaudio, pytest.mark.timeout(90)]
 
 
@@ -29,7 +28,9 @@ async def test_mic_to_relay_to_speaker(harness: Harness, tmp_path: Path) -> None
     talker, t = await harness.joined("talker")
     listener, li = await harness.joined("listener")
     async with subprocess("paplay", "-d", "vmic_sink", str(wav)):
-        mic = await talker.createStream({"camera": {"audio": True, "video": False}})
+        # processing off: this test checks the path's fidelity (level within 3 dB)
+        mic = await talker.createStream({"camera": {"audio": True, "video": False,
+                                                    "AEC": False, "AGC": False}})
         assert talker.startPublishingStream("talker-mic", mic)
         await wait_until(lambda: li["roomStreamUpdate"], what="ADD")
         await listener.startPlayingStream("talker-mic")  # to the default speaker: vspk
@@ -42,7 +43,7 @@ async def test_mic_to_relay_to_speaker(harness: Harness, tmp_path: Path) -> None
 
 async def test_mic_mute_silences_the_speaker(harness: Harness, tmp_path: Path) -> None:
     import numpy as np
-    from audio_helpers import rms_dbfs
+    from audio_helpers import dominant_frequency, rms_dbfs
 
     wav = write_wav(tmp_path / "tone.wav", sine(660, RATE * 30, amplitude=0.3))
     talker, _ = await harness.joined("talker")
@@ -55,7 +56,10 @@ async def test_mic_mute_silences_the_speaker(harness: Harness, tmp_path: Path) -
         async with subprocess(*record_vspk(), capture=True) as parec:
             assert parec.stdout is not None
             blocks = pipe_blocks(parec.stdout)
-            assert_tone(await asyncio.wait_for(steady_audio(blocks), WAIT_S), 660, 0.3)
+            # default processing (AEC and AGC when the aec extra is installed): AGC may
+            # change the level, so only the frequency is checked here
+            heard = await asyncio.wait_for(steady_audio(blocks), WAIT_S)
+            assert abs(dominant_frequency(heard, RATE) - 660) <= 20
             assert talker.muteMicrophone(True) and talker.isMicrophoneMuted()
             await wait_until(lambda: ("talker-mic", "MUTE") in li["remoteMicStatusUpdate"])
             # The pipe still holds what was recorded before the mute took effect: within

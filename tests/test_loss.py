@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from conftest import Harness, fast_config, wait_until
-from mock_server.server import RoomServer
 from spectrum import tones_present
 from test_media import collect, publish_tone
+
+from mock_server.server import RoomServer
 from zego_py.media.impairment import Impairment
 
 pytestmark = pytest.mark.timeout(90)

@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import Harness, PeerProcess, Recorder, wait_until
 from spectrum import tones_present
+
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine
 from zego_py.media.pcm import rms_dbfs
 from zego_py.media.remote_stream import ZegoRemoteStream
@@ -139,6 +139,7 @@ async def test_stream_id_taken_by_another_user(harness: Harness) -> None:
 
 async def test_token_payload_forbids_publishing(harness: Harness) -> None:
     from conftest import make_token
+
     from zego_py import makePrivilegePayload
 
     engine, rec = harness.engine()
@@ -232,8 +233,9 @@ async def test_quality_stats_on_loopback(harness: Harness) -> None:
     bob, b = await harness.joined("bob")
     await publish_tone(alice, a, "s1", 440)
     await bob.startPlayingStream("s1", {"speaker": False})
-    await wait_until(lambda: len(b["playQualityUpdate"]) >= 2 and len(a["publishQualityUpdate"]) >= 2,
-                     timeout=10, what="two quality reports each")
+    await wait_until(
+        lambda: len(b["playQualityUpdate"]) >= 2 and len(a["publishQualityUpdate"]) >= 2,
+        timeout=10, what="two quality reports each")
     stream_id, play = b["playQualityUpdate"][-1]
     assert stream_id == "s1"
     assert play["audio"]["audioBitrate"] > 8  # kbps

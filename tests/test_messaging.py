@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from conftest import Harness, wait_until
+
 from zego_py import ErrorCode, ZegoError
 from zego_py.media.sources import ToneSource
 

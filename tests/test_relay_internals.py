@@ -10,10 +10,9 @@ import threading
 
 import aiortc
 from aiortc import RTCRtpReceiver, RTCRtpSender
-
 from conftest import Harness, wait_until
-from test_media import collect, publish_tone
 from spectrum import tones_present
+from test_media import collect, publish_tone
 
 
 def test_aiortc_pin_and_private_hooks_exist() -> None:

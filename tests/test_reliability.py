@@ -7,12 +7,12 @@ import asyncio
 import time
 
 import pytest
-
 from conftest import LOOPBACK, Harness, Recorder, fast_config, make_token, wait_until
-from mock_server import DEV_APP_ID
-from mock_server.server import RoomServer
 from spectrum import tones_present
 from test_media import collect, publish_tone
+
+from mock_server import DEV_APP_ID
+from mock_server.server import RoomServer
 from zego_py import ErrorCode, ZegoExpressEngine
 from zego_py.backoff import retry_delays
 

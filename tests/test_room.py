@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest
-
 from conftest import Harness, PeerProcess, make_token, wait_until
+
 from zego_py import ErrorCode, ZegoError
 
 
@@ -120,9 +120,10 @@ async def test_multi_room_mode(harness: Harness) -> None:
 async def test_login_token_errors(harness: Harness, token_user: str, seconds: int,
                                   mangle: object, code: int) -> None:
     if seconds < 0:
-        from zego_py.token import generateToken04
-        from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
         import time
+
+        from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
+        from zego_py.token import generateToken04
         token = generateToken04(DEV_APP_ID, token_user, DEV_SERVER_SECRET, 1,
                                 _now=int(time.time()) - 10)
     else:

@@ -8,6 +8,7 @@ import signal
 import sys
 
 from conftest import LOOPBACK, make_token
+
 from mock_server import DEV_APP_ID
 from zego_py import ZegoExpressEngine
 

@@ -9,10 +9,10 @@ import os
 
 import pytest
 import websockets
+from conftest import Harness, fast_config, make_token, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Harness, fast_config, make_token, wait_until
 from mock_server.server import RoomServer
 from zego_py import ErrorCode
 
@@ -65,7 +65,8 @@ async def test_garbage_sdp_is_refused_cleanly(harness: Harness) -> None:
     await ws.send(json.dumps({"v": 1, "id": 1, "type": "login", "roomID": "room1",
                               "token": make_token("eve"), "user": {"userID": "eve"}}))
     assert (await _recv_json(ws))["code"] == 0
-    for rid, sdp in enumerate(["", "v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2"], 2):
+    bad_offers = ["", "v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2"]
+    for rid, sdp in enumerate(bad_offers, 2):
         await ws.send(json.dumps({"v": 1, "id": rid, "type": "publish", "roomID": "room1",
                                   "streamID": f"s{rid}", "sdp": sdp}))
         while (reply := await _recv_json(ws))["type"] != "reply":

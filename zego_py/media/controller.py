@@ -67,6 +67,7 @@ class _Playing:
     muted: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
     task: asyncio.Task[None] | None = None
+    playout: PlayoutTrack | None = None
 
 
 class MediaController:
@@ -83,6 +84,8 @@ class MediaController:
         self._level_task: asyncio.Task[None] | None = None
         self._quality_task: asyncio.Task[None] | None = None
         self.microphone_muted = False
+        self._apm: Any = None  # aec.AudioProcessing, shared by this engine's mic streams
+        self._warned_no_aec = False
 
     # ------------------------------------------------------------------ config
     @property
@@ -130,13 +133,15 @@ class MediaController:
             channels = int(cfg.get("channelCount", 1))
             if channels not in (1, 2):
                 raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "channelCount must be 1 or 2")
-            track = MicrophoneTrack(device_id=device, channels=channels)
-            local = ZegoLocalStream(track, "microphone", device, channels=channels,
+            mic = self._processed(MicrophoneTrack(device_id=device, channels=channels), cfg)
+            local = ZegoLocalStream(mic, "microphone", device, channels=channels,
                                     audio_bitrate_kbps=cfg.get("audioBitrate"))
+            local.processing = {k: cfg.get(k) for k in ("AEC", "ANS", "AGC") if k in cfg}
             local.mic_muted = self.microphone_muted
         elif kind == "custom":
-            track = self._custom_track(cfg)
-            local = ZegoLocalStream(track, "custom", channels=int(getattr(track, "channels", 1)),
+            custom = self._custom_track(cfg)
+            local = ZegoLocalStream(custom, "custom",
+                                    channels=int(getattr(custom, "channels", 1)),
                                     audio_bitrate_kbps=cfg.get("audioBitrate"))
         else:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"unknown stream source {kind!r}")
@@ -166,8 +171,35 @@ class MediaController:
         from .devices import MicrophoneTrack
 
         device = None if device_id in (None, "default") else str(device_id)
-        local.replace_source(MicrophoneTrack(device_id=device))
+        local.replace_source(self._processed(
+            MicrophoneTrack(device_id=device, channels=local.channels), local.processing))
         local.device_id = device
+
+    def _processed(self, mic: MediaStreamTrack, cfg: dict[str, Any]) -> MediaStreamTrack:
+        """Echo cancellation, noise suppression and gain control on the mic path, with
+        ZEGO's camera flags (AEC and AGC on by default, ANS off), when the optional
+        ``aec`` extra (pywebrtc-audio) is installed.  The echo reference is the speaker
+        mix, taken on the PortAudio thread as it goes to the device."""
+        from . import aec
+
+        wanted = {"echo_cancellation": bool(cfg.get("AEC", True)),
+                  "noise_suppression": bool(cfg.get("ANS", False)),
+                  "auto_gain_control": bool(cfg.get("AGC", True))}
+        if not any(wanted.values()):
+            return mic
+        if not aec.available():
+            if not self._warned_no_aec:
+                self._warned_no_aec = True
+                log.warning("no echo cancellation (%s): use headphones", aec.INSTALL_HINT)
+            return mic
+        if self._apm is None:
+            self._apm = aec.AudioProcessing.create(**wanted)
+        assert self._apm is not None
+        return aec.ProcessedTrack(mic, self._apm)
+
+    def _echo_reference(self, pcm: Any) -> None:
+        if self._apm is not None:
+            self._apm.push_render(pcm)
 
     # ------------------------------------------------------------------ publishing
     def _room_for(self, option: dict[str, Any]) -> RoomLink:
@@ -351,7 +383,8 @@ class MediaController:
                 receiver = next(t.receiver for t in pc.getTransceivers()
                                 if t.receiver.track is track)
                 if decoder_available():
-                    play.remote.start(PlayoutTrack(receiver))
+                    play.playout = PlayoutTrack(receiver)
+                    play.remote.start(play.playout)
                 else:  # no libopus binding: aiortc's fixed 80 ms buffer, no PLC/FEC
                     log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
                                 play.stream_id)
@@ -458,7 +491,7 @@ class MediaController:
     def _attach_speaker(self, play: _Playing, device_id: str | None) -> None:
         """Mix this stream into the one speaker output, if this machine has one."""
         from . import devices
-        from .mixer import Mixer
+        from .aec import TappedMixer
 
         if self._speaker is None:
             if not devices.portaudio_available() or not devices.list_devices()["speakers"]:
@@ -466,7 +499,7 @@ class MediaController:
                 return
             if device_id is not None:
                 self._output_device = None if device_id == "default" else device_id
-            self._mixer = Mixer()
+            self._mixer = TappedMixer(self._echo_reference)
             try:
                 self._speaker = devices.SpeakerOutput(self._mixer,
                                                       device_id=self._output_device)
@@ -536,8 +569,9 @@ class MediaController:
                     self._events.emit("publishQualityUpdate", pub.stream_id, stats)
             for play in list(self._playing.values()):
                 if play.pc is not None and play.state == PlayerState.PLAYING:
+                    payload = play.playout.payload_bytes if play.playout else None
                     stats = play.meter.play_stats(loop.time(), await quality_stats(play.pc),
-                                                  play.remote.level, play.muted)
+                                                  play.remote.level, play.muted, payload)
                     self._events.emit("playQualityUpdate", play.stream_id, stats)
 
     # ------------------------------------------------------------------ lifecycle

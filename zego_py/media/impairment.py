@@ -22,7 +22,8 @@ class Impairment:
     loss: float = 0.0  # probability of dropping each packet
     jitter_s: float = 0.0  # extra delay, uniform in [0, jitter_s]
     seed: int = 1
-    burst: tuple[float, float] | None = None  # (start, end) seconds after the first packet: drop all
+    # (start, end) in seconds after the first packet: drop everything in between
+    burst: tuple[float, float] | None = None
     _rng: random.Random = field(init=False, repr=False)
     _start: float | None = field(default=None, init=False, repr=False)
     dropped: int = field(default=0, init=False)

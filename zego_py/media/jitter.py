@@ -14,8 +14,9 @@ window.  A frame missing at its due time is concealed (FEC from the next packet 
 is already here, else Opus PLC) and the packet, if it comes later, is dropped as late:
 the buffer never stalls on a gap.  A frame missing with nothing after it waits up to
 ``fec_wait_s`` (one frame) for the next packet, whose FEC can rebuild it; the frames
-after it are still due on time, so that wait leaves no lasting delay.  After ``max_conceal_frames`` of nothing at all (the
-sender paused), it stops producing and re-anchors on the next packet.
+after it are still due on time, so that wait leaves no lasting delay.  After
+``max_conceal_frames`` of nothing at all (the sender paused), it stops producing and
+re-anchors on the next packet.
 
 Time is passed in explicitly (seconds, any monotonic clock), so tests drive it without
 sleeping.  The caller decodes what ``pop`` returns.

@@ -9,6 +9,7 @@ and peers see MUTE), measures the captured level for ``capturedSoundLevelUpdate`
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import av
 import numpy as np
@@ -40,7 +41,7 @@ class CaptureTrack(MediaStreamTrack):
         self.local = local
         self.encoder = OpusEncoder(settings)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -73,6 +74,7 @@ class ZegoLocalStream:
         self.kind = kind
         self.channels = channels
         self.audio_bitrate_kbps = audio_bitrate_kbps  # createStream's audioBitrate
+        self.processing: dict[str, Any] = {}  # createStream's AEC/ANS/AGC flags
         self.device_id = device_id
         self.source = source
         self.level = 0.0

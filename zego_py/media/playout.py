@@ -37,10 +37,12 @@ class PlayoutTrack(MediaStreamTrack):
         self._clock = asyncio.get_running_loop()
         self._wake: asyncio.Future[None] | None = None
         self._pts = 0
+        self.payload_bytes = 0  # for playQualityUpdate's bitrate, like the sender's count
         tap_receiver(receiver, self._on_packet)
 
     def _on_packet(self, packet: RtpPacket) -> None:
         if packet.payload and self.readyState == "live":
+            self.payload_bytes += len(packet.payload)
             self.buffer.push(packet.timestamp, packet.payload, self._clock.time())
             self._wake_up()
 
