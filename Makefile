@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# Two bots join by default, so a person alone hears a real room; ARGS adds options.
+DEMO_ARGS ?= --bots 2
 demo: $(STAMP) system-deps
-	$(BIN)/python examples/voice_chat.py $(ARGS)
+	$(BIN)/python examples/voice_chat.py $(DEMO_ARGS) $(ARGS)
 
 test: $(STAMP) system-deps
 	bash scripts/with-pulseaudio.sh $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
@@ -34,6 +35,7 @@ from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
 from zego_py import ZegoExpressEngine, generateToken04
 from zego_py.errors import ErrorCode
 from zego_py.media.ice import gathering_on, new_peer_connection
+from zego_py.media.pcm import frame_to_mono_int16
 from zego_py.media.peer import connect_peer
 from zego_py.signaling import SignalingClient
 
@@ -199,15 +201,17 @@ class CountingListener:
 
     By default it counts RTP packets and never decodes (a cheap listener for fan-out);
     with ``decode=True`` it reads the decoded track like a bare aiortc app would and
-    counts frames instead.
+    counts frames instead, handing each (mono int16 PCM, arrival time) to ``on_frame``.
     """
 
     def __init__(self, url: str, user_id: str, room_id: str = "bench",
-                 decode: bool = False) -> None:
+                 decode: bool = False,
+                 on_frame: Callable[[np.ndarray, float], object] | None = None) -> None:
         self.url = url
         self.user_id = user_id
         self.room_id = room_id
-        self.decode = decode
+        self.decode = decode or on_frame is not None
+        self.on_frame = on_frame
         self.packets = 0
         self.link: SignalingClient | None = None
         self.pc: RTCPeerConnection | None = None
@@ -216,8 +220,10 @@ class CountingListener:
     async def _read(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(Exception):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 self.packets += 1
+                if self.on_frame is not None:
+                    self.on_frame(frame_to_mono_int16(frame), time.perf_counter())  # type: ignore[arg-type]
 
     def _on_packet(self, packet: RtpPacket) -> None:
         if packet.payload:

@@ -314,6 +314,8 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
         "window_s": cpu.wall, "publisher_pace": pace, "delivered_worst": min(delivered),
         "delivered_median": sorted(delivered)[len(delivered) // 2],
         "probe_delivered": delivered[0], "latency_ms": ms(summary(latencies)),
+        # the probe here is aiortc's own receiver (no zego engine speaks Janus' protocol)
+        "latency_aiortc_receiver_ms": ms(summary(latencies)),
         "clicks_lost": lost, "client_loop_lag_ms": loop_lag,
     }
     result["bottleneck"] = classify(result["server_cpu_pct"], result["client_cpu_pct"],

@@ -100,6 +100,7 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
             probe = await joined_engine(url, "fan_probe")
             engines.append(probe)
             det = ClickDetector()
+            det_raw = ClickDetector()
             remote = await probe.startPlayingStream("fan", {"speaker": False})
 
             async def listen() -> None:
@@ -107,7 +108,11 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
                     det.feed(pcm, time.perf_counter())
 
             task = asyncio.create_task(listen())
-            counting = await _start_listeners(url, listeners - 1, "fan")
+            if listeners >= 2:  # a second probe on aiortc's stock receiver, as Janus' has
+                raw_probe = CountingListener(url, "fan_raw_probe", on_frame=det_raw.feed)
+                counting.append(raw_probe)
+                await raw_probe.start("fan")
+            counting += await _start_listeners(url, listeners - len(counting) - 1, "fan")
             await asyncio.sleep(warmup)
             lag = LoopLag().start()
             cpu = CpuWindow(pids={"server": child.pid}).start()
@@ -131,6 +136,7 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
             await close_all(engines)
     clicks = [s for s in track.sent if t0 <= s <= t1]
     latencies, lost = match_clicks(clicks, [d for d in det.detected if d >= t0])
+    raw_latencies, _ = match_clicks(clicks, [d for d in det_raw.detected if d >= t0])
     delivered = [r / sent if sent else 0.0 for r in received]
     pace = sent * FRAME_S / cpu.wall
     point: dict[str, Any] = {
@@ -144,6 +150,7 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
         "delivered_median": sorted(delivered)[len(delivered) // 2],
         "probe_delivered": delivered[0],
         "latency_ms": ms(summary(latencies)),
+        "latency_aiortc_receiver_ms": ms(summary(raw_latencies)),
         "clicks_lost": lost,
         "client_loop_lag_ms": loop_lag,
     }
@@ -219,15 +226,26 @@ def _rows(series: dict[str, list[dict[str, Any]]], janus_note: str) -> list[Row]
         per = _per_listener(series[name])
         rows.append(Row("server CPU per added listener", "slope", _per_listener(ours),
                         "% core", name, per))
+    engine_anchors = {k: v for k, v in anchors.items() if k != "Janus VideoRoom"}
     for p in ours:
         n = p["listeners"]
         anchor_name, anchor_point = next(
-            ((k, pts[n]) for k, pts in anchors.items() if n in pts), ("", None))
-        rows.append(Row("click latency at the probe listener", f"N={n} median",
+            ((k, pts[n]) for k, pts in engine_anchors.items() if n in pts), ("", None))
+        rows.append(Row("click latency, engine probe listener", f"N={n} median",
                         p["latency_ms"]["median"], "ms", anchor_name,
                         anchor_point["latency_ms"]["median"] if anchor_point else None,
                         f"p95 {p['latency_ms']['p95']:.1f} ms; harness loop lag p99 "
                         f"{p['client_loop_lag_ms']['p99_ms']:.0f} ms"))
+    janus = anchors.get("Janus VideoRoom", {})
+    for p in ours:
+        n, lat = p["listeners"], p["latency_aiortc_receiver_ms"]
+        if not lat["n"]:
+            continue
+        a = janus.get(n)
+        rows.append(Row("click latency, aiortc-receiver probe", f"N={n} median", lat["median"],
+                        "ms", "Janus VideoRoom" if a else "",
+                        a["latency_aiortc_receiver_ms"]["median"] if a else None,
+                        f"p95 {lat['p95']:.1f} ms; stock aiortc jitter buffer at the listener"))
     if janus_note:
         rows.append(Row("Janus VideoRoom anchor", "skipped", None, "", note=janus_note))
     return rows

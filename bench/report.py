@@ -112,22 +112,29 @@ def plot(path: Path, results: list[dict[str, Any]]) -> str | None:
     series = fanout["raw"]["series"]
     fig, (ax_lat, ax_cpu) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"zego relay": "o-", "aiortc MediaRelay": "s--", "Janus VideoRoom": "^:"}
+    colors = {"zego relay": "C0", "aiortc MediaRelay": "C1", "Janus VideoRoom": "C2"}
     for name, points in series.items():
         if not points:
             continue
         xs = [p["listeners"] for p in points]
-        style = styles.get(name, "x-")
-        lat = [p["latency_ms"]["median"] for p in points]
-        p95 = [p["latency_ms"]["p95"] for p in points]
-        line = ax_lat.plot(xs, lat, style, label=f"{name} median")[0]
-        ax_lat.plot(xs, p95, style, alpha=0.4, color=line.get_color(), label=f"{name} p95")
-        ax_cpu.plot(xs, [p["server_cpu_pct"] for p in points], style, label=name)
+        style, color = styles.get(name, "x-"), colors.get(name, "C3")
+        if name != "Janus VideoRoom":  # engine probe (Janus has none: see below)
+            lat = [p["latency_ms"]["median"] for p in points]
+            p95 = [p["latency_ms"]["p95"] for p in points]
+            ax_lat.plot(xs, lat, style, color=color, label=f"{name}, engine: median")
+            ax_lat.plot(xs, p95, style, alpha=0.35, color=color, label="  p95")
+        raw = [(p["listeners"], p["latency_aiortc_receiver_ms"]["median"]) for p in points
+               if (p.get("latency_aiortc_receiver_ms") or {}).get("n")]
+        if raw and name != "aiortc MediaRelay":
+            ax_lat.plot(*zip(*raw, strict=True), style[0] + ":", mfc="none", color=color,
+                        label=f"{name}, aiortc receiver: median")
+        ax_cpu.plot(xs, [p["server_cpu_pct"] for p in points], style, color=color, label=name)
         for p in points:
             if p.get("bottleneck"):
                 ax_cpu.annotate(p["bottleneck"], (p["listeners"], p["server_cpu_pct"]),
                                 fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax_lat.set(xlabel="listeners in the room", ylabel="mouth-to-ear latency (ms)",
-               title="click latency at one probe listener")
+               title="click latency at a probe listener")
     ax_cpu.set(xlabel="listeners in the room", ylabel="server CPU (% of one core)",
                title="server process CPU, 1 publisher")
     for ax in (ax_lat, ax_cpu):

@@ -26,7 +26,7 @@ import time
 from zego_py.errors import ErrorCode, ZegoError
 from zego_py.token import TokenClaims, decode_token04
 
-__all__ = ["check_login", "check_publish", "check_renewal"]
+__all__ = ["check_login", "check_publish"]
 
 
 def _now(now: float | None) -> float:
@@ -72,18 +72,3 @@ def check_publish(claims: TokenClaims, stream_id: str, now: float | None = None)
             f"token does not have the permission to publish current stream ({stream_id!r} "
             "is not in stream_id_list)",
         )
-
-
-def check_renewal(
-    token: str,
-    *,
-    app_id: int,
-    secret: str,
-    room_id: str,
-    user_id: str,
-    now: float | None = None,
-) -> TokenClaims:
-    """renewToken: the new token must pass the same checks as at login (same room, user)."""
-    return check_login(
-        token, app_id=app_id, secret=secret, room_id=room_id, user_id=user_id, now=now
-    )

@@ -37,7 +37,7 @@ from zego_py.protocol import (
 )
 from zego_py.token import TokenClaims, generateToken04
 
-from .auth import check_login, check_renewal
+from .auth import check_login
 from .config import ServerConfig
 from .http_routes import make_http_route
 from .relay import Relay
@@ -289,7 +289,8 @@ class RoomServer:
 
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
-        claims = check_renewal(req.body["token"], app_id=self.config.app_id,
+        # a renewal passes the same checks as a login (same room, same user)
+        claims = check_login(req.body["token"], app_id=self.config.app_id,
                                secret=self.config.server_secret, room_id=session.room_id,
                                user_id=session.user["userID"])
         data = self.registry.renew_token(conn.key, req.body["roomID"], claims)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server.auth import check_login, check_publish, check_renewal
+from mock_server.auth import check_login, check_publish
 from zego_py.errors import ErrorCode, ZegoError
 from zego_py.token import (
     TokenClaims,
@@ -330,7 +330,7 @@ def _code(fn: object, *args: object, **kwargs: object) -> int:
     return int(info.value.code)
 
 
-@pytest.mark.parametrize("check", [check_login, check_renewal])
+@pytest.mark.parametrize("check", [check_login])
 @pytest.mark.parametrize("gen", GENERATORS)
 def test_login_ok(check: object, gen: object) -> None:
     token = gen(APP_ID, "alice", SECRET, 60, makePrivilegePayload("room1"), _now=NOW)  # type: ignore[operator]
@@ -345,7 +345,7 @@ def test_login_basic_token_any_room() -> None:
     assert _login(token, room="anything").room_id is None
 
 
-@pytest.mark.parametrize("check", [check_login, check_renewal])
+@pytest.mark.parametrize("check", [check_login])
 def test_login_error_codes(check: object) -> None:
     def run(token: str, *, room: str = "room1", user: str = "alice", now: float = NOW) -> int:
         return _code(

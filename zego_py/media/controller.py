@@ -280,10 +280,7 @@ class MediaController:
         old_pc, old_task, pub.pc = pub.pc, pub.task, None
 
         async def again() -> None:
-            if old_task is not None and old_task is not asyncio.current_task():
-                old_task.cancel()
-            if old_pc is not None:
-                await old_pc.close()
+            await _retire(old_pc, old_task)
             await self._negotiate_publish(pub)
 
         pub.task = self._engine._spawn(again())
@@ -412,10 +409,7 @@ class MediaController:
         old_pc, old_task, play.pc = play.pc, play.task, None
 
         async def again() -> None:
-            if old_task is not None and old_task is not asyncio.current_task():
-                old_task.cancel()
-            if old_pc is not None:
-                await old_pc.close()
+            await _retire(old_pc, old_task)
             deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_S
             while True:
                 try:
@@ -606,3 +600,11 @@ class MediaController:
         if self._speaker is not None:
             self._speaker.close()
             self._speaker = None
+
+
+async def _retire(pc: RTCPeerConnection | None, task: asyncio.Task[None] | None) -> None:
+    """Stop what a previous attempt left running before starting a new one."""
+    if task is not None and task is not asyncio.current_task():
+        task.cancel()
+    if pc is not None:
+        await pc.close()
