@@ -179,3 +179,35 @@ def test_retry_delays_stay_in_budget() -> None:
     assert sum(delays) <= 30.0
     assert delays == sorted(delays[:5]) + delays[5:]  # grows, then steady
     assert all(d <= 8.0 for d in delays)
+
+
+async def test_media_watchdog_replays_a_stream_whose_packets_stopped() -> None:
+    """Signaling stays up but the media path goes silent (a relay->listener outage from
+    the seeded impairment layer): the player is rebuilt well before aioice's ~30 s."""
+    from zego_py.media.impairment import Impairment
+
+    impairment = Impairment(burst=(1.0, 3.0), seed=2)
+    server = RoomServer(fast_config(), impairment=lambda: impairment)
+    async with server.running() as url:
+        alice = ZegoExpressEngine(DEV_APP_ID, url, options=dict(FAST_LINK))
+        bob = ZegoExpressEngine(DEV_APP_ID, url, options={**FAST_LINK, "mediaTimeout": 1.0})
+        a, b = Recorder(), Recorder()
+        from conftest import ALL_EVENTS
+        a.attach(alice, *ALL_EVENTS)
+        b.attach(bob, *ALL_EVENTS)
+        try:
+            await alice.loginRoom("room1", make_token("alice"), {"userID": "alice"})
+            await bob.loginRoom("room1", make_token("bob"), {"userID": "bob"})
+            await publish_tone(alice, a, "s1", 440)
+            remote = await bob.startPlayingStream("s1", {"speaker": False})
+            await wait_until(lambda: any(e[0]["state"] == "PLAY_REQUESTING"
+                                         for e in b["playerStateUpdate"][2:]),
+                             timeout=6, what="watchdog retry")
+            assert b["roomStateChanged"][-1][1] == "LOGINED"  # signaling never dropped
+            await wait_until(lambda: impairment.dropped and not impairment.burst_active(),
+                             timeout=6, what="burst over")
+            await wait_until(lambda: b["playerStateUpdate"][-1][0]["state"] == "PLAYING",
+                             timeout=8, what="playing again")
+            assert tones_present(await collect(remote, 25, timeout=8), [440.0]) == {440.0}
+        finally:
+            await asyncio.gather(alice.close(), bob.close())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from .. import validation
-from ..enums import PlayerState, PublisherState
+from ..enums import PlayerState, PublisherState, RoomState
 from ..errors import ErrorCode, ZegoError
 from ..events import EngineEvents
 from ..room import RoomLink
@@ -83,6 +83,7 @@ class MediaController:
         self._output_device: str | None = None
         self._level_task: asyncio.Task[None] | None = None
         self._quality_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         self.microphone_muted = False
         self._apm: Any = None  # aec.AudioProcessing, shared by this engine's mic streams
         self._warned_no_aec = False
@@ -281,6 +282,10 @@ class MediaController:
 
         async def again() -> None:
             await _retire(old_pc, old_task)
+            # the same session may still hold the stream (a media-path failure): drop it
+            with contextlib.suppress(ZegoError):
+                await pub.room.link.request("unpublish", {"streamID": pub.stream_id},
+                                            timeout=3)
             await self._negotiate_publish(pub)
 
         pub.task = self._engine._spawn(again())
@@ -410,6 +415,10 @@ class MediaController:
 
         async def again() -> None:
             await _retire(old_pc, old_task)
+            # the same session may still hold the old play (a media-path failure): drop it
+            with contextlib.suppress(ZegoError):
+                await play.room.link.request("stopPlay", {"streamID": play.stream_id},
+                                             timeout=3)
             deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_S
             while True:
                 try:
@@ -551,6 +560,30 @@ class MediaController:
     def _ensure_loops(self) -> None:
         if self._quality_task is None or self._quality_task.done():
             self._quality_task = self._engine._spawn(self._quality_loop())
+        if self._watchdog_task is None or self._watchdog_task.done():
+            self._watchdog_task = self._engine._spawn(self._media_watchdog())
+
+    async def _media_watchdog(self) -> None:
+        """Rebuild a player whose packets stopped while its room is connected.
+
+        aioice notices a dead path only after ~30 s of failed consent checks; a stream
+        that is still announced but silent for ``mediaTimeout`` (10 s) is played again.
+        Publishers keep sending (DTX still sends a small packet per frame), so silence
+        here means the path, not the talker.
+        """
+        timeout = float(self._engine._options.get("mediaTimeout", 10.0))
+        loop = asyncio.get_running_loop()
+        while self._publishing or self._playing:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = loop.time()
+            for play in list(self._playing.values()):
+                stalled = (play.state == PlayerState.PLAYING and play.playout is not None
+                           and now - play.playout.last_packet_at > timeout
+                           and play.room.state == RoomState.CONNECTED)
+                if stalled:
+                    log.warning("no media on %s for %.0f s: playing it again",
+                                play.stream_id, timeout)
+                    self._replay(play)
 
     async def _quality_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -585,7 +618,7 @@ class MediaController:
         )
 
     async def close(self) -> None:
-        for task in (self._level_task, self._quality_task):
+        for task in (self._level_task, self._quality_task, self._watchdog_task):
             if task is not None:
                 task.cancel()
         pubs, plays = list(self._publishing.values()), list(self._playing.values())

@@ -32,14 +32,19 @@ class Impairment:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
+    def burst_active(self) -> bool:
+        if self.burst is None or self._start is None:
+            return False
+        elapsed = asyncio.get_running_loop().time() - self._start
+        return self.burst[0] <= elapsed < self.burst[1]
+
     def deliver(self, deliver: Callable[..., Any], *args: Any) -> None:
         """Call ``deliver(*args)`` now, later, or never."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if self._start is None:
             self._start = now
-        in_burst = self.burst is not None and self.burst[0] <= now - self._start < self.burst[1]
-        if in_burst or self._rng.random() < self.loss:
+        if self.burst_active() or self._rng.random() < self.loss:
             self.dropped += 1
             return
         self.passed += 1

@@ -38,11 +38,13 @@ class PlayoutTrack(MediaStreamTrack):
         self._wake: asyncio.Future[None] | None = None
         self._pts = 0
         self.payload_bytes = 0  # for playQualityUpdate's bitrate, like the sender's count
+        self.last_packet_at = self._clock.time()  # for the engine's media watchdog
         tap_receiver(receiver, self._on_packet)
 
     def _on_packet(self, packet: RtpPacket) -> None:
         if packet.payload and self.readyState == "live":
             self.payload_bytes += len(packet.payload)
+            self.last_packet_at = self._clock.time()
             self.buffer.push(packet.timestamp, packet.payload, self._clock.time())
             self._wake_up()
 
