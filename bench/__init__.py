@@ -1,0 +1,1 @@
+"""zego_py benchmarks: `python -m bench` (docs/benchmarks.md)."""

@@ -430,7 +430,7 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
     print(f"clients          : CPU {sum(worker_cpu):.1f} % of one core in {len(worker_cpu)} "
           f"workers ({', '.join(f'{c:.0f}' for c in worker_cpu)}); loop lag p99 "
           f"{lag_p99:.1f} ms, max {lag_max:.0f} ms")
-    others = machine_busy - sum(worker_cpu) - (server["cpu"] or 0.0)
+    others = max(0.0, machine_busy - sum(worker_cpu) - (server["cpu"] or 0.0))
     print(f"machine          : {machine_busy:.0f} % of one core busy, of {cores * 100} % "
           f"({others:.0f} % outside this test's server and workers)")
     interruptions = sum(r["interruptions"] for r in results)
