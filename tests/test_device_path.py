@@ -71,3 +71,45 @@ async def test_mic_mute_silences_the_speaker(harness: Harness, tmp_path: Path) -
                     if len(run) == 25:
                         break
     assert len(run) == 25 and rms_dbfs(np.concatenate(run)) < -60
+
+
+async def test_play_volume_and_mute_shape_the_speaker_mix(harness: Harness) -> None:
+    """Per-stream volume and mute act on the one speaker mix, measured on vspk.monitor."""
+    from audio_helpers import rms_dbfs, tone_amplitude
+
+    from zego_py.media.sources import ToneSource
+
+    talker, t = await harness.joined("talker")
+    listener, li = await harness.joined("listener")
+    local = await talker.createStream({"custom": {"source": ToneSource(500, 0.4)}})
+    talker.startPublishingStream("tone", local)
+    await wait_until(lambda: li["roomStreamUpdate"], what="ADD")
+    await listener.startPlayingStream("tone")  # to the default speaker: vspk
+    async with subprocess(*record_vspk(), capture=True) as parec:
+        assert parec.stdout is not None
+        blocks = pipe_blocks(parec.stdout)
+        full = await asyncio.wait_for(steady_audio(blocks), WAIT_S)
+        assert await listener.setPlayVolume("tone", 50)
+        half = await asyncio.wait_for(_settled(blocks, lambda b: rms_dbfs(b) < rms_dbfs(full) - 3),
+                                      WAIT_S)
+        assert await listener.mutePlayStreamAudio("tone", True)
+        muted = await asyncio.wait_for(_settled(blocks, lambda b: rms_dbfs(b) < -60), WAIT_S)
+    ratio = tone_amplitude(half, RATE, 500) / tone_amplitude(full, RATE, 500)
+    assert 0.4 < ratio < 0.6, ratio  # volume 50 halves the amplitude (-6 dB)
+    assert rms_dbfs(muted) < -60
+
+
+async def _settled(blocks, changed):  # type: ignore[no-untyped-def]
+    """Skip until ``changed`` holds for 10 blocks in a row, then return the next 0.5 s."""
+    import numpy as np
+
+    run = 0
+    kept = []
+    async for block in blocks:
+        if run < 10:
+            run = run + 1 if changed(block) else 0
+            continue
+        kept.append(block)
+        if len(kept) == 25:
+            return np.concatenate(kept)
+    raise AssertionError("stream ended")

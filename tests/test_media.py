@@ -259,3 +259,21 @@ async def test_logout_stops_publishing_and_playing(harness: Harness) -> None:
     await wait_until(lambda: "s_b" not in harness.server.relay.streams, what="relay cleaned")
     await wait_until(lambda: not harness.server.relay.streams["s_a"].listeners,
                      what="listener cleaned")
+
+
+async def test_record_a_played_stream_to_wav(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import wave
+
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    await publish_tone(alice, a, "s1", 700)
+    remote = await bob.startPlayingStream("s1", {"speaker": False})
+    path = tmp_path / "heard.wav"
+    remote.startRecording(str(path))
+    await collect(remote, 50)
+    remote.stopRecording()
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 48000)
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    assert len(pcm) >= 48 * 960
+    assert tones_present(pcm[-24000:], [700.0, 440.0]) == {700.0}
