@@ -3,10 +3,11 @@
 #   vspk       null sink, the virtual speaker; record "vspk.monitor" to hear what was played
 #   vmic_sink  null sink that feeds the virtual microphone; play into it to "speak"
 #   vmic       remap-source on vmic_sink.monitor, the virtual microphone
-# Defaults are set to vspk / vmic so PortAudio's "default" devices (ALSA -> pulse plugin) use
-# them. An already-running daemon is reused (missing devices are added to it). Exports
-# ZEGO_PULSE=1 when the devices are ready; without pulseaudio it just runs the command so the
-# device tests skip with a reason.
+# PULSE_SINK/PULSE_SOURCE point this command's streams at vspk / vmic (and a daemon started
+# here also makes them the defaults), so PortAudio's "default" devices (ALSA -> pulse plugin)
+# use them without changing a desktop session's defaults. An already-running daemon is
+# reused (missing devices are added to it). Exports ZEGO_PULSE=1 when the devices are ready;
+# without pulseaudio it just runs the command so the device tests skip with a reason.
 #
 # Usage: scripts/with-pulseaudio.sh CMD [ARGS...]
 set -uo pipefail
@@ -25,7 +26,9 @@ fi
 
 pa_ready() { pactl info >/dev/null 2>&1; }
 
+started_here=0
 if ! pa_ready; then
+    started_here=1
     logfile="${TMPDIR:-/tmp}/zego-pulseaudio.log"
     # As root without --system, as measured in docs/audio-devices.md: a per-user daemon that
     # never exits on idle, so later invocations reuse it.
@@ -57,8 +60,14 @@ has sources vmic || pactl load-module module-remap-source master=vmic_sink.monit
     source_name=vmic source_properties=device.description=vmic >/dev/null
 
 if has sinks vspk && has sinks vmic_sink && has sources vmic; then
-    pactl set-default-sink vspk
-    pactl set-default-source vmic
+    if [ "$started_here" = 1 ]; then
+        # our own headless daemon: make the virtual devices the defaults
+        pactl set-default-sink vspk
+        pactl set-default-source vmic
+    fi
+    # A reused daemon (a desktop session) keeps its defaults; this command's PulseAudio
+    # clients (PortAudio via the ALSA pulse plugin) use the virtual devices through these.
+    export PULSE_SINK=vspk PULSE_SOURCE=vmic
     export ZEGO_PULSE=1
 else
     log "could not create the virtual devices; running without them (device tests will skip)"
