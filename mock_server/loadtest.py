@@ -442,6 +442,15 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
     held = played == expected_streams and ratio >= 0.99 and not any(rates) and lost == 0
     print(f"verdict          : {'held' if held else 'NOT held'} (ratio >= 0.99, no RTP loss, "
           "every stream played)")
+    limits = []  # what ran out, judged from the figures above
+    if sent_ratio < 0.99 or lag_p99 > 100:
+        limits.append("the load generator fell behind (frames sent < 0.99 or loop lag > 100 ms)")
+    if server["cpu"] is not None and server["cpu"] > 80:
+        limits.append("the server is near one full core")
+    if machine_busy > 0.9 * cores * 100:
+        limits.append(f"the machine's {cores} cores are > 90 % busy")
+    if limits:
+        print(f"limit            : {'; '.join(limits)}")
     return 0 if played == expected_streams and not stalled else 1
 
 

@@ -99,10 +99,21 @@ async def test_no_dev_token_without_dev_credentials(config: ServerConfig,
 
 async def test_server_logs_that_dev_tokens_are_offered(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mock_server")
+
+    def level_of_notice() -> int:
+        notices = [r.levelno for r in caplog.records
+                   if r.name == "mock_server.http" and "/dev/token" in r.getMessage()]
+        assert len(notices) == 1
+        caplog.clear()
+        return notices[0]
+
     async with RoomServer(fast_config()).running():
         pass
-    assert any(r.name == "mock_server.http" and r.levelno == logging.WARNING
-               and "/dev/token" in r.getMessage() for r in caplog.records)
+    assert level_of_notice() == logging.INFO  # loopback: only this machine can reach it
+    from mock_server.http_routes import make_http_route
+
+    make_http_route(fast_config(), "0.0.0.0")  # (no socket: tests bind only to loopback)
+    assert level_of_notice() == logging.WARNING  # reachable from the network
 
 
 def _js_table(source: str, name: str) -> dict[str, list[str]]:
