@@ -21,7 +21,7 @@ from . import validation
 from .backoff import retry_delays
 from .enums import RoomState, UpdateType
 from .errors import ErrorCode, ZegoError
-from .events import EngineEvents
+from .events import EngineEvents, EventName
 from .protocol import Push
 from .room import RoomLink
 from .signaling import SignalingClient
@@ -91,11 +91,11 @@ class ZegoExpressEngine:
     def setDebugVerbose(self, enable: bool) -> None:  # noqa: N802
         logging.getLogger("zego_py").setLevel(logging.DEBUG if enable else logging.INFO)
 
-    def on(self, event: str, handler: Callable[..., Any]) -> bool:
+    def on(self, event: EventName, handler: Callable[..., Any]) -> bool:
         """Add a handler (sync or async); several per event run in registration order."""
         return self._events.on(event, handler)
 
-    def off(self, event: str, handler: Callable[..., Any] | None = None) -> bool:
+    def off(self, event: EventName, handler: Callable[..., Any] | None = None) -> bool:
         """Remove one handler, or all of the event's handlers when ``handler`` is None."""
         return self._events.off(event, handler)
 

@@ -10,37 +10,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pyee.asyncio import AsyncIOEventEmitter
 
-__all__ = ["EVENT_NAMES", "EngineEvents"]
+__all__ = ["EVENT_NAMES", "EngineEvents", "EventName"]
 
 log = logging.getLogger("zego_py")
 
 # Every event the engine emits, with ZEGO's argument lists (docs/api.md has them all).
-EVENT_NAMES = frozenset(
-    {
-        "roomStateUpdate",  # (roomID, state, errorCode, extendedData)
-        "roomStateChanged",  # (roomID, reason, errorCode, extendedData)
-        "roomUserUpdate",  # (roomID, updateType, userList)
-        "roomStreamUpdate",  # (roomID, updateType, streamList, extendedData)
-        "roomOnlineUserCountUpdate",  # (roomID, count)
-        "roomExtraInfoUpdate",  # (roomID, roomExtraInfoList)
-        "streamExtraInfoUpdate",  # (roomID, streamList)
-        "tokenWillExpire",  # (roomID)
-        "IMRecvBroadcastMessage",  # (roomID, chatData)
-        "IMRecvBarrageMessage",  # (roomID, messageInfo)
-        "IMRecvCustomCommand",  # (roomID, fromUser, command)
-        "publisherStateUpdate",  # (result)
-        "playerStateUpdate",  # (result)
-        "publishQualityUpdate",  # (streamID, stats)
-        "playQualityUpdate",  # (streamID, stats)
-        "soundLevelUpdate",  # (soundLevelList)
-        "capturedSoundLevelUpdate",  # (soundLevel)
-        "remoteMicStatusUpdate",  # (streamID, status)
-    }
-)
+# A Literal, so a type checker catches ``zg.on("roomStreamUpdated", ...)``.
+EventName = Literal[
+    "roomStateUpdate",  # (roomID, state, errorCode, extendedData)
+    "roomStateChanged",  # (roomID, reason, errorCode, extendedData)
+    "roomUserUpdate",  # (roomID, updateType, userList)
+    "roomStreamUpdate",  # (roomID, updateType, streamList, extendedData)
+    "roomOnlineUserCountUpdate",  # (roomID, count)
+    "roomExtraInfoUpdate",  # (roomID, roomExtraInfoList)
+    "streamExtraInfoUpdate",  # (roomID, streamList)
+    "tokenWillExpire",  # (roomID)
+    "IMRecvBroadcastMessage",  # (roomID, chatData)
+    "IMRecvBarrageMessage",  # (roomID, messageInfo)
+    "IMRecvCustomCommand",  # (roomID, fromUser, command)
+    "publisherStateUpdate",  # (result)
+    "playerStateUpdate",  # (result)
+    "publishQualityUpdate",  # (streamID, stats)
+    "playQualityUpdate",  # (streamID, stats)
+    "soundLevelUpdate",  # (soundLevelList)
+    "capturedSoundLevelUpdate",  # (soundLevel)
+    "remoteMicStatusUpdate",  # (streamID, status)
+]
+EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
 
 class EngineEvents:
@@ -52,14 +52,14 @@ class EngineEvents:
     def _log_handler_error(exc: BaseException) -> None:
         log.error("an event handler raised", exc_info=exc)
 
-    def on(self, event: str, handler: Callable[..., Any]) -> bool:
+    def on(self, event: EventName, handler: Callable[..., Any]) -> bool:
         if event not in EVENT_NAMES:
             log.warning("on(%r): zego_py never emits this event", event)
             return False
         self._emitter.add_listener(event, handler)
         return True
 
-    def off(self, event: str, handler: Callable[..., Any] | None = None) -> bool:
+    def off(self, event: EventName, handler: Callable[..., Any] | None = None) -> bool:
         if handler is None:
             self._emitter.remove_all_listeners(event)
             return True
@@ -69,7 +69,7 @@ class EngineEvents:
             return False
         return True
 
-    def emit(self, event: str, *args: Any) -> None:
+    def emit(self, event: EventName, *args: Any) -> None:
         assert event in EVENT_NAMES, event
         self._emitter.emit(event, *args)
 
