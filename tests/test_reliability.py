@@ -211,3 +211,84 @@ async def test_media_watchdog_replays_a_stream_whose_packets_stopped() -> None:
             assert tones_present(await collect(remote, 25, timeout=8), [440.0]) == {440.0}
         finally:
             await asyncio.gather(alice.close(), bob.close())
+
+
+async def test_renew_token_mid_call_leaves_no_audio_gap(harness: Harness) -> None:
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    await publish_tone(alice, a, "s1", 440)
+    remote = await bob.startPlayingStream("s1", {"speaker": False})
+    await collect(remote, 10)
+    frames: list = []
+
+    async def listen() -> None:
+        async for pcm in remote.audioFrames():
+            frames.append(pcm)
+            if len(frames) == 75:
+                return
+
+    listening = asyncio.create_task(listen())
+    await asyncio.sleep(0.5)
+    assert alice.renewToken(make_token("alice", seconds=7200), "room1")
+    await wait_until(lambda: alice._rooms["room1"].token_expire > time.time() + 7000,
+                     what="renewed")
+    await asyncio.wait_for(listening, 5)
+    from zego_py.media.pcm import rms_dbfs
+
+    assert min(rms_dbfs(f) for f in frames) > -20  # every 20 ms frame carried the tone
+    assert remote._track.buffer.plc_frames == 0  # type: ignore[union-attr]
+
+
+async def test_reconnect_after_restart_does_not_need_the_expired_app_token(
+        unused_tcp_port: int) -> None:
+    """The app token expires during the call; after a server restart the engine logs in
+    again with the server-minted reconnect token instead of failing with 1102018."""
+    from mock_server.config import DEV_SERVER_SECRET
+    from zego_py import generateToken04
+
+    url = f"ws://127.0.0.1:{unused_tcp_port}/ws"
+    engine = ZegoExpressEngine(DEV_APP_ID, url, options=dict(FAST_LINK))
+    rec = Recorder()
+    from conftest import ALL_EVENTS
+    rec.attach(engine, *ALL_EVENTS)
+    try:
+        async with RoomServer(fast_config()).running("127.0.0.1", unused_tcp_port):
+            short = generateToken04(DEV_APP_ID, "alice", DEV_SERVER_SECRET, 2)
+            await engine.loginRoom("room1", short, {"userID": "alice"})
+            await asyncio.sleep(2.5)  # the app token is now expired
+        await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTING")
+        async with RoomServer(fast_config()).running("127.0.0.1", unused_tcp_port):
+            await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTED",
+                             timeout=15, what="logged in again")
+    finally:
+        await engine.close()
+
+
+async def test_duplicate_login_removes_the_old_sessions_streams(harness: Harness) -> None:
+    import json
+
+    watcher, w = await harness.joined("watcher")
+    old, o = await harness.joined("alice")
+    await publish_tone(old, o, "alice-old", 440)
+    await wait_until(lambda: w["roomStreamUpdate"], what="ADD")
+    await harness.joined("alice")
+    await wait_until(lambda: any(e[1] == "DELETE" for e in w["roomStreamUpdate"]),
+                     what="old stream deleted")
+    _, _, streams, extended = [e for e in w["roomStreamUpdate"] if e[1] == "DELETE"][0]
+    assert streams[0]["streamID"] == "alice-old"
+    assert json.loads(extended)["stream_delete_reason"][0]["code"] == 3  # repeated login
+    assert o["publisherStateUpdate"][-1][0]["state"] == "NO_PUBLISH"
+
+
+async def test_connections_per_address_are_capped() -> None:
+    import websockets
+
+    server = RoomServer(fast_config(max_connections_per_address=3))
+    async with server.running() as url:
+        kept = [await websockets.connect(url) for _ in range(3)]
+        refused = await websockets.connect(url)
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(refused.recv(), 5)
+        assert refused.close_code == 1013
+        for ws in kept:
+            await ws.close()
