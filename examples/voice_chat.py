@@ -24,9 +24,11 @@ connection and quality) and keys: ``m`` mutes/unmutes the microphone, ``q`` leav
 audio devices at all it runs a short listen-only call with two bots (8 s unless
 ``--duration``), prints a summary and exits 0.
 
-Echo cancellation, noise suppression and gain control run on the microphone when the
-optional extra is installed (``pip install 'zego_py[aec]'``); ``--no-aec``, ``--no-ns``
-and ``--no-agc`` turn stages off.  Without it, use headphones.
+Echo cancellation, noise suppression and gain control run in the engine, on the
+microphone stream, when the optional extra is installed (``pip install 'zego_py[aec]'``):
+they are ZEGO's ``AEC``/``ANS``/``AGC`` flags of ``createStream``, and the echo reference
+is the engine's own speaker mix.  ``--no-aec``, ``--no-ns`` and ``--no-agc`` turn stages
+off.  Without the extra, use headphones.
 """
 
 from __future__ import annotations
@@ -59,15 +61,12 @@ from mixdown import MixRecorder  # noqa: E402
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig  # noqa: E402
 from mock_server.server import RoomServer  # noqa: E402
 from zego_py import ZegoError, ZegoExpressEngine, generateToken04  # noqa: E402
-from zego_py.media import aec  # noqa: E402
-from zego_py.media.devices import SpeakerOutput, list_devices  # noqa: E402
+from zego_py.media.aec import INSTALL_HINT  # noqa: E402
+from zego_py.media.devices import list_devices  # noqa: E402
 
 HEADLESS_BOTS = 2
 HEADLESS_DURATION_S = 8.0
 TOKEN_SECONDS = 24 * 3600
-# The echo canceller's own speaker plays 40 ms blocks: with 10 ms ones PortAudio's ALSA
-# output underran now and then under load, and every underrun shifts the echo's delay.
-AEC_SPEAKER_BLOCK = 1920
 
 log = logging.getLogger("voice_chat")
 
@@ -233,10 +232,7 @@ class VoiceChat:
         self.tasks = Tasks()
         self.playing: dict[str, str] = {}  # userID -> streamID being played (playObj)
         self.local: Any = None
-        self.apm: aec.AudioProcessing | None = None
         self.recorder: MixRecorder | None = None
-        self.speaker: SpeakerOutput | None = None  # our own, when the echo canceller needs it
-        self.speaker_mix: aec.TappedMixer | None = None
         self.logged_in = False
         self.leaving = False
 
@@ -286,73 +282,51 @@ class VoiceChat:
 
     # -------------------------------------------------------------- playing
     async def play(self, stream_id: str) -> None:
-        # The engine plays to the speaker itself, unless the echo canceller has its own.
-        option = {"speaker": not self.args.no_speaker and self.speaker_mix is None}
+        # The engine mixes every played stream into its one speaker output (the device of
+        # useAudioOutputDevice, see run()); that mix is also the echo canceller's reference.
+        option = {"speaker": not self.args.no_speaker}
         try:
             remote = await self.engine.startPlayingStream(stream_id, option)
         except ZegoError as exc:
             if not self.leaving:
                 self.out(self.state.play_failed(stream_id, str(exc)))
             return
-        if self.recorder is not None or self.speaker_mix is not None:
-            self.tasks.spawn(self.tap(stream_id, remote))
+        if self.recorder is not None:
+            self.tasks.spawn(self.record(stream_id, remote, self.recorder))
 
-    async def tap(self, stream_id: str, remote: Any) -> None:
-        """Feed the stream's audio to the recording and/or our speaker (the AEC's reference)."""
+    async def record(self, stream_id: str, remote: Any, recorder: MixRecorder) -> None:
+        """Feed the stream's audio to the recording (independent of the speaker)."""
         try:
             async for pcm in remote.audioFrames():
-                if self.recorder is not None:
-                    self.recorder.add(stream_id, pcm)
-                if self.speaker_mix is not None:
-                    self.speaker_mix.add_input(stream_id).push(pcm)
+                recorder.add(stream_id, pcm)
         finally:
-            if self.recorder is not None:
-                self.recorder.remove(stream_id)
-            if self.speaker_mix is not None:
-                self.speaker_mix.remove_input(stream_id)
+            recorder.remove(stream_id)
 
     def stop_playing(self, stream_id: str) -> None:
         self.engine.stopPlayingStream(stream_id)
 
     # -------------------------------------------------------------- publishing
-    def make_processing(self) -> None:
-        """AEC/NS/AGC on the microphone when the optional extra is installed."""
+    def processing_flags(self) -> dict[str, bool]:
+        """ZEGO's createStream processing flags (the engine runs them on the microphone)."""
         a = self.args
-        stages = {
+        return {
             # Nothing reaches a speaker with --no-speaker, so there is no echo to cancel.
-            "echo_cancellation": not (a.no_aec or a.no_speaker),
-            "noise_suppression": not a.no_ns,
-            "auto_gain_control": not a.no_agc,
+            "AEC": not (a.no_aec or a.no_speaker),
+            "ANS": not a.no_ns,
+            "AGC": not a.no_agc,
         }
-        if not aec.available():
-            self.state.processing = "no echo cancellation: use headphones"
-            self.warn(f"no echo cancellation ({aec.INSTALL_HINT} adds it): "
-                      "use headphones so the others don't hear themselves")
-            return
-        self.apm = aec.AudioProcessing.create(**stages)
-        if self.apm is None:
-            self.state.processing = "no processing (--no-aec --no-ns --no-agc)"
-            return
-        self.state.processing = f"{self.apm.describe()} (pywebrtc-audio)"
-        if self.apm.echo_cancellation:
-            self.open_speaker(self.apm)
 
-    def open_speaker(self, apm: aec.AudioProcessing) -> None:
-        """The echo reference must be what the speaker plays, on the speaker's clock.  The
-        engine does not expose its speaker mix, so the streams play through our own speaker
-        (the Mixer + SpeakerOutput pair the engine uses) whose mixer hands each block to
-        the AEC.  (A re-mix of audioFrames() on an asyncio clock was tried: its delay to
-        the real echo wanders and AEC3 kept losing track.)"""
-        mix = aec.TappedMixer(apm.push_render)
-        try:
-            self.speaker = SpeakerOutput(mix, device_id=self.args.output_device,
-                                         blocksize=AEC_SPEAKER_BLOCK)
-            self.speaker.start()
-        except ZegoError as exc:
-            self.speaker = None  # then there is no echo to cancel either
-            self.warn(f"no speaker for the echo canceller ({exc})")
-            return
-        self.speaker_mix = mix
+    def show_processing(self, flags: dict[str, bool]) -> None:
+        """What the engine actually runs on the microphone, for the status line."""
+        done = self.local.audioProcessing
+        if done:
+            self.state.processing = f"{done} (pywebrtc-audio)"
+        elif any(flags.values()):
+            self.state.processing = "no echo cancellation: use headphones"
+            self.warn(f"no echo cancellation ({INSTALL_HINT} adds it): "
+                      "use headphones so the others don't hear themselves")
+        else:
+            self.state.processing = "no processing (--no-aec --no-ns --no-agc)"
 
     def warn(self, message: str) -> None:
         print(f"note: {message}", file=sys.stderr, flush=True)
@@ -373,18 +347,17 @@ class VoiceChat:
             st.publish_source = ""
             self.warn("no microphone found: carrying on listen-only")
             return
+        flags = self.processing_flags()
         try:
             self.local = await self.engine.createStream(
-                {"camera": {"audio": True, "video": False, "audioInput": a.input_device}})
+                {"camera": {"audio": True, "video": False, "audioInput": a.input_device,
+                            **flags}})
         except ZegoError as exc:
             st.publish_source = ""
             self.warn(f"cannot open the microphone ({exc}): carrying on listen-only")
             return
         st.publish_source = "microphone"
-        if self.apm is not None:
-            # The engine has no processing hook yet: wrap the microphone track in place,
-            # so muteMicrophone and the level meter still apply to the processed audio.
-            self.local.source = aec.ProcessedTrack(self.local.source, self.apm)
+        self.show_processing(flags)
 
     # -------------------------------------------------------------- keys, signals
     def on_signal(self) -> None:
@@ -416,9 +389,6 @@ class VoiceChat:
             self.recorder = MixRecorder(a.record)
             self.state.recording = a.record
             self.tasks.spawn(self.recorder.run())
-        if has_mic and not a.no_mic and not a.source:
-            # Before login: streams announced at login must already play via the AEC's speaker.
-            self.make_processing()
         token = a.token or make_token(a, self.user_id)
         user: dict[str, str] = {"userID": self.user_id}
         if a.name:
@@ -491,14 +461,13 @@ class VoiceChat:
             self.engine.destroyStream(self.local)
         await self.engine.close()
         await self.tasks.cancel_all()
-        if self.speaker is not None:
-            self.speaker.close()
         if self.recorder is not None:
             self.recorder.close()
             self.state.recording = self.recorder.describe()
-        if self.apm is not None and self.apm.echo_cancellation:
-            self.state.processing += (f", echo reference ran dry {self.apm.render_underruns}x, "
-                                      f"{self.apm.render_dropped / 48000:.2f} s dropped")
+        if self.local is not None and "AEC" in self.local.audioProcessing.split("+"):
+            stats = self.local.audioProcessingStats
+            self.state.processing += (f", echo reference ran dry {stats['render_underruns']}x, "
+                                      f"{stats['render_dropped'] / 48000:.2f} s dropped")
         self.state.ended_at = time.monotonic()
 
 

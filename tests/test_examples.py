@@ -23,6 +23,7 @@ from spectrum import tones_present
 
 from zego_py.media import aec
 from zego_py.media.devices import list_devices
+from zego_py.media.local_stream import ZegoLocalStream
 from zego_py.media.sources import ToneSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,29 @@ def test_voice_chat_without_audio_devices_runs_a_short_call_with_bots() -> None:
     for line in played:
         peak = float(line.split("peak ")[1].split(",")[0])
         assert peak > 30, line  # the bots were heard, not just announced
+
+
+@pytest.mark.skipif(os.environ.get("ZEGO_PULSE") != "1",
+                    reason="needs the PulseAudio virtual devices (scripts/with-pulseaudio.sh "
+                           "sets ZEGO_PULSE=1)")
+def test_voice_chat_on_devices_uses_the_engines_processing_and_speaker(tmp_path: Path) -> None:
+    """Microphone and speaker: the engine runs AEC/NS/AGC (createStream's flags) with its
+    speaker mix as the echo reference; --record still holds both bots."""
+    proc = run_example("voice_chat.py", "--bots", "2", "--duration", "6", "--record", "out.wav",
+                       "--plain", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "published: " in out and "from microphone" in out
+    line = next(x for x in out.splitlines() if x.startswith("audio processing: "))
+    if aec.available():
+        # the engine's reference: only its own speaker feeds it, so it is counted at all
+        assert line.startswith("audio processing: AEC+NS+AGC (pywebrtc-audio), "
+                               "echo reference ran dry "), line
+    else:
+        assert line == "audio processing: no echo cancellation: use headphones", line
+    pcm, rate = read_wav(tmp_path / "out.wav")
+    assert rms_dbfs(pcm) > -40
+    assert tones_present(pcm, [v.f0 for v in VOICES], rate) == {VOICES[0].f0, VOICES[1].f0}
 
 
 def test_list_devices_prints_enum_devices() -> None:
@@ -307,6 +331,23 @@ async def test_processed_track_keeps_timing_and_passes_speech() -> None:
     assert tones_present(pcm, [440.0, 880.0]) == {440.0}
     track.stop()
     assert tone.readyState == "ended"
+
+
+@pytest.mark.skipif(not aec.available(), reason="the aec extra (pywebrtc-audio) is not "
+                                                "installed: pip install -e '.[aec]'")
+def test_local_stream_tells_what_processing_runs() -> None:
+    """What voice_chat shows: ``audioProcessing`` and the echo reference's counters."""
+    apm = aec.AudioProcessing.create(noise_suppression=False)
+    assert apm is not None
+    processed = ZegoLocalStream(aec.ProcessedTrack(ToneSource(440.0, 0.3), apm), "microphone")
+    assert processed.audioProcessing == "AEC+AGC"
+    assert processed.audioProcessingStats == {"render_underruns": 0, "render_dropped": 0}
+    apm.render_underruns = 3
+    assert processed.audioProcessingStats["render_underruns"] == 3
+    plain = ZegoLocalStream(ToneSource(440.0, 0.3), "custom")
+    assert plain.audioProcessing == "" and plain.audioProcessingStats == {}
+    processed.stop()
+    plain.stop()
 
 
 def test_tapped_mixer_hands_the_speaker_mix_to_the_reference() -> None:

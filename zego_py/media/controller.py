@@ -504,8 +504,12 @@ class MediaController:
                 self._output_device = None if device_id == "default" else device_id
             self._mixer = TappedMixer(self._echo_reference)
             try:
+                # 20 ms callbacks over 80 ms of device buffer: 40 ms underran when the
+                # GIL was held ~55-85 ms, and each underrun stalls PulseAudio ~1.9 s and
+                # shifts the echo delay (measured in docs/audio-devices.md).
                 self._speaker = devices.SpeakerOutput(self._mixer,
-                                                      device_id=self._output_device)
+                                                      device_id=self._output_device,
+                                                      blocksize=960, latency=0.08)
                 self._speaker.start()
             except ZegoError as exc:
                 log.warning("speaker unavailable: %s", exc)

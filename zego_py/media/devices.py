@@ -298,6 +298,9 @@ class SpeakerOutput:
 
     The stream is opened in the constructor (so a bad device fails early) and runs after
     ``start()``. The callback plays silence whenever the mixer has nothing.
+
+    ``blocksize`` is the samples per callback; ``latency`` is PortAudio's suggested output
+    latency: "low", "high" or seconds (None: sounddevice's default, "high").
     """
 
     def __init__(
@@ -306,10 +309,12 @@ class SpeakerOutput:
         device_id: str | None = None,
         sample_rate: int = 48000,
         blocksize: int = 480,
+        latency: str | float | None = None,
     ) -> None:
         self.mixer = mixer
         self.sample_rate = sample_rate
         self.blocksize = blocksize
+        self.latency = latency
         self.underruns = 0
         """Count of PortAudio callbacks that reported output underflow."""
         self._started = False
@@ -333,6 +338,7 @@ class SpeakerOutput:
         sd = require_portaudio()
         index = _resolve_device(device_id, "output", 1)
         resolved = DEFAULT_DEVICE_ID if index is None else str(device_id)
+        extra: dict[str, Any] = {} if self.latency is None else {"latency": self.latency}
         try:
             stream = sd.RawOutputStream(
                 samplerate=self.sample_rate,
@@ -341,6 +347,7 @@ class SpeakerOutput:
                 channels=1,
                 dtype="int16",
                 callback=self._callback,
+                **extra,
             )
         except Exception as exc:
             raise ZegoError(

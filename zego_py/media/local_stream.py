@@ -9,7 +9,7 @@ and peers see MUTE), measures the captured level for ``capturedSoundLevelUpdate`
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -18,6 +18,9 @@ from aiortc.mediastreams import MediaStreamError
 
 from .opus import OpusEncoder, OpusSettings
 from .pcm import level_0_100
+
+if TYPE_CHECKING:
+    from .aec import AudioProcessing
 
 __all__ = ["CaptureTrack", "ZegoLocalStream"]
 
@@ -84,6 +87,32 @@ class ZegoLocalStream:
     @property
     def muted(self) -> bool:
         return self.audio_muted or self.mic_muted
+
+    @property
+    def audioProcessing(self) -> str:  # noqa: N802 - ZEGO-style name
+        """The processing applied to the captured audio, e.g. "AEC+AGC"; "" when none
+        (not a microphone, every stage off, or the ``aec`` extra missing)."""
+        apm = self._apm()
+        return apm.describe() if apm is not None else ""
+
+    @property
+    def audioProcessingStats(self) -> dict[str, int]:  # noqa: N802 - ZEGO-style name
+        """Echo-reference counters of the processing, ``{}`` when none:
+        ``render_underruns`` (times the speaker reference ran dry while audio played, each
+        a moment of leaked echo) and ``render_dropped`` (reference samples dropped when
+        more than 300 ms queued up: clock drift, or the speaker running while the
+        microphone was still starting).  The processor is shared by the engine's
+        microphone streams, so the counts are the engine's."""
+        apm = self._apm()
+        if apm is None:
+            return {}
+        return {"render_underruns": int(apm.render_underruns),
+                "render_dropped": int(apm.render_dropped)}
+
+    def _apm(self) -> AudioProcessing | None:
+        from .aec import ProcessedTrack  # lazily: only microphone streams are processed
+
+        return self.source.apm if isinstance(self.source, ProcessedTrack) else None
 
     def new_capture_track(self, settings: OpusSettings) -> CaptureTrack:
         return CaptureTrack(self, settings)
