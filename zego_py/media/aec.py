@@ -122,17 +122,21 @@ class AudioProcessing:
         with self._render_lock:
             self._render.append(data)
             self._render_len += data.size
-            while self._render_len > self._render_max:
-                over = self._render_len - self._render_max
-                head = self._render[0]
-                if head.size <= over:
-                    self._render.popleft()
-                    self._render_len -= head.size
-                    self.render_dropped += head.size
-                else:
-                    self._render[0] = head[over:]
-                    self._render_len -= over
-                    self.render_dropped += over
+            if self._render_len > self._render_max:
+                self._drop_oldest(self._render_len - self._render_max)
+
+    def _drop_oldest(self, samples: int) -> None:
+        """Drop ``samples`` of the oldest reference (the caller holds the lock)."""
+        while samples > 0 and self._render:
+            head = self._render[0]
+            take = min(samples, head.size)
+            if take == head.size:
+                self._render.popleft()
+            else:
+                self._render[0] = head[take:]
+            self._render_len -= take
+            self.render_dropped += take
+            samples -= take
 
     def _pop_render(self) -> np.ndarray:
         """The next 10 ms of reference, through a small jitter buffer.
@@ -147,6 +151,10 @@ class AudioProcessing:
                 if self._render_len < self._render_prefill:
                     return out  # nothing playing, or still buffering after a gap
                 self._render_flowing = True
+            if self._render_len > 2 * self._render_prefill:
+                # The speaker ran while the mic did not (a stream open stalls ~2 s): drop
+                # the backlog so the reference keeps a steady, short lead over the echo.
+                self._drop_oldest(self._render_len - self._render_prefill)
             filled = 0
             while filled < self.block and self._render:
                 head = self._render[0]
