@@ -32,7 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check zego_py mock_server tests examples bench
 	$(BIN)/mypy zego_py mock_server
 
-bench: $(STAMP) system-deps
+# The bench extra (matplotlib, pesq) and espeak-ng (BENCH_PACKAGES) only for this target.
+bench: $(STAMP)
+	@bash scripts/install-system-deps.sh --bench
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

@@ -6,7 +6,8 @@
 - ``server_child``: the room server (stock relay, or aiortc's MediaRelay in its place).
 - Engine helpers (LOOPBACK options, tokens, publish-and-wait).
 - ``CountingListener``: a raw RTCPeerConnection that speaks our signaling protocol and
-  counts the RTP packets it gets without decoding them (a cheap listener for fan-out).
+  counts the RTP packets it gets without decoding them (a cheap listener for fan-out;
+  it sees them through ``zego_py.media.rtp_tap.tap_receiver``, as the relay does).
 - ``p2p_call``: two RTCPeerConnections in this process, pinned to 127.0.0.1, no STUN.
 """
 
@@ -17,7 +18,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
-    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
@@ -37,6 +37,7 @@ from zego_py.errors import ErrorCode
 from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.pcm import frame_to_mono_int16
 from zego_py.media.peer import connect_peer
+from zego_py.media.rtp_tap import tap_receiver
 from zego_py.signaling import SignalingClient
 
 from .common import proc_cpu_seconds, proc_rss_bytes
@@ -47,7 +48,6 @@ __all__ = [
     "CountingListener",
     "P2PCall",
     "close_all",
-    "count_packets",
     "joined_engine",
     "make_token",
     "p2p_call",
@@ -147,8 +147,11 @@ async def joined_engine(url: str, user_id: str, room_id: str = "bench",
 
 
 async def publish(engine: ZegoExpressEngine, stream_id: str, track: MediaStreamTrack,
-                  timeout: float = 10.0) -> None:
-    """Publish ``track`` and wait until PUBLISHING (raise on failure)."""
+                  timeout: float = 10.0, audio_bitrate: int | None = None) -> None:
+    """Publish ``track`` and wait until PUBLISHING (raise on failure).
+
+    ``audio_bitrate`` (kbps): createStream's ``audioBitrate``; None keeps the engine's default.
+    """
     done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
     def on_state(result: dict[str, Any]) -> None:
@@ -158,7 +161,10 @@ async def publish(engine: ZegoExpressEngine, stream_id: str, track: MediaStreamT
 
     engine.on("publisherStateUpdate", on_state)
     try:
-        local = await engine.createStream({"custom": {"source": track}})
+        custom: dict[str, Any] = {"source": track}
+        if audio_bitrate is not None:
+            custom["audioBitrate"] = audio_bitrate
+        local = await engine.createStream({"custom": custom})
         engine.startPublishingStream(stream_id, local)
         result = await asyncio.wait_for(done, timeout)
     finally:
@@ -177,23 +183,6 @@ def _opus_only(pc: RTCPeerConnection) -> None:
     opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
     for transceiver in pc.getTransceivers():
         transceiver.setCodecPreferences(opus)
-
-
-def count_packets(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
-    """See each RTP packet before the jitter buffer and stop the decoder thread.
-
-    The same two aiortc 1.16 internals the relay uses (docs/aiortc-internals.md):
-    statistics and RTCP still run, nothing is decoded.
-    """
-    original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
-    stop_decoder: Callable[[], None] = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
-
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-        stop_decoder()
-        on_packet(packet)
-        await original(packet, arrival_time_ms)
-
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
 
 class CountingListener:
@@ -240,7 +229,7 @@ class CountingListener:
         def setup(pc: RTCPeerConnection) -> None:
             transceiver = pc.addTransceiver("audio", direction="recvonly")
             if not self.decode:
-                count_packets(transceiver.receiver, self._on_packet)
+                tap_receiver(transceiver.receiver, self._on_packet)
                 return
 
             @pc.on("track")

@@ -33,6 +33,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.pcm import frame_to_mono_int16
+from zego_py.media.rtp_tap import tap_receiver
 
 from .common import (
     FRAME_S,
@@ -44,7 +45,6 @@ from .common import (
     ms,
     summary,
 )
-from .harness import count_packets
 from .relay_cpu import classify
 
 JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
@@ -284,7 +284,7 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
                             counts[i] += 1
                     for tr in pc.getTransceivers():
                         if tr.receiver.track is t:
-                            count_packets(tr.receiver, bump)
+                            tap_receiver(tr.receiver, bump)
                 pcs.append(await _subscriber(janus, feed, counting))
             await asyncio.sleep(warmup)
             lag = LoopLag().start()

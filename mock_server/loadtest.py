@@ -439,9 +439,10 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
               f"{log_count} client warnings, workers not exiting cleanly: {stalled or 'none'}")
         for line in errors[:5] + [x for r in results for x in r["log"][1]][:5]:
             print(f"                   {line}")
-    held = played == expected_streams and ratio >= 0.99 and not any(rates) and lost == 0
-    print(f"verdict          : {'held' if held else 'NOT held'} (ratio >= 0.99, no RTP loss, "
-          "every stream played)")
+    held = (played == expected_streams and ratio >= 0.99 and sent_ratio >= 0.99
+            and not any(rates) and lost == 0)
+    print(f"verdict          : {'held' if held else 'NOT held'} (every stream played, frames "
+          "delivered and sent >= 0.99, no RTP loss)")
     limits = []  # what ran out, judged from the figures above
     if sent_ratio < 0.99 or lag_p99 > 100:
         limits.append("the load generator fell behind (frames sent < 0.99 or loop lag > 100 ms)")

@@ -1,7 +1,8 @@
 """The benchmark code runs (bench/, docs/benchmarks.md): no timing is asserted here.
 
 Only the cheapest measurement runs, at a tiny size (3 clicks, room server in this
-process); the rest is imported so a broken module fails here rather than at bench time.
+process), and PESQ on one short sentence when the `bench` extra and espeak-ng are
+there; the rest is imported so a broken module fails here rather than at bench time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +22,7 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) leaves the re
     sys.path.insert(0, str(ROOT))
 
 from bench import __main__ as bench_main  # noqa: E402
-from bench import latency  # noqa: E402
+from bench import latency, quality  # noqa: E402
 from bench.common import ClickDetector, match_clicks, summary  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,9 +57,35 @@ async def test_latency_runs_with_three_clicks() -> None:
         assert result["raw"][path]["n"] >= 1  # clicks got through and were matched
 
 
-async def test_cli_writes_results_for_a_skipped_measurement(tmp_path: Path) -> None:
+async def test_cli_writes_results_for_a_skipped_measurement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quality, "AVAILABLE", False)
+    monkeypatch.setattr(quality, "REASON", "skipped for this test")
     args = bench_main.parse_args(["--only", "quality", "--out", str(tmp_path)])
     assert await bench_main.main_async(args) == 0
     (result,) = tmp_path.glob("bench-*.json")
     data = json.loads(result.read_text())
     assert data["results"][0]["name"] == "quality" and "skipped" in data["results"][0]
+
+
+def test_quality_alignment_and_sound_device_model() -> None:
+    rng = np.random.default_rng(1)
+    ref = (rng.standard_normal(4000) * 3000).astype(np.int16)
+    rec = np.concatenate([np.zeros(123, np.int16), ref, np.zeros(50, np.int16)])
+    aligned, lag = quality.align(ref, rec)
+    assert lag == 123 and np.array_equal(aligned, ref)
+    one = np.ones(960, np.int16)
+    # frames at 0, 20 ms, then a 100 ms stall: the device (40 ms buffer) plays silence
+    played, underruns = quality.play_out([(0.0, one), (0.02, one), (0.13, one)], 0.2)
+    assert underruns == 5 and played.size == 8 * 960 and played[:1920].all()
+
+
+@pytest.mark.skipif(not quality.AVAILABLE, reason=quality.REASON or "pesq")
+async def test_quality_runs_on_one_sentence(tmp_path: Path) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    result = await quality.run(losses=(0.05,), seeds=(1,), cache_dir=tmp_path,
+                               text="Glue the sheet to the dark blue background.")
+    (condition,) = result["raw"]["conditions"]
+    for key in ("zego_pesq", "aiortc_pesq"):
+        assert 1.0 <= condition[key] <= 4.7  # PESQ-WB's MOS-LQO range; no value asserted
