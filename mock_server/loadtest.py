@@ -204,7 +204,12 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
         async with gate:
             await user.join(cfg["app_id"], cfg["secret"], cfg["setup_timeout"])
 
-    await asyncio.gather(*(join(u) for u in users))
+    joins = [asyncio.ensure_future(join(u)) for u in users]
+    await asyncio.wait(joins, timeout=cfg["setup_timeout"])
+    for user, task in zip(users, joins, strict=True):
+        if not task.done():
+            task.cancel()
+            user.errors.append(f"{user.spec.user_id}: not joined within the set-up timeout")
     expected = sum(len(u.spec.expect) for u in users)
     while (sum(len(u.first_audio_s) for u in users) < expected
            and time.monotonic() < deadline):
@@ -514,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return _main(args)
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, EOFError) as exc:
         print(f"load test failed: {exc}", file=sys.stderr)
         return 1
 
