@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import email.utils
 import http
-import ipaddress
 import json
 import logging
 import time
@@ -39,6 +38,7 @@ from zego_py import validation
 from zego_py.errors import ZegoError
 from zego_py.token import generateToken04, makePrivilegePayload
 
+from .addresses import is_loopback
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
 
 __all__ = ["STATIC_FILES", "dev_tokens_offered", "make_http_route"]
@@ -118,22 +118,13 @@ def _mint(config: ServerConfig, query: str) -> Response:
                        "roomID": room_id, "expire": int(time.time()) + seconds})
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def make_http_route(config: ServerConfig, host: str = "127.0.0.1") -> HttpRoute:
     """The ``process_request`` hook for ``websockets.asyncio.server.serve``."""
     static = _load_static()
     tokens = dev_tokens_offered(config)
     if tokens:
         # Only this machine can reach a loopback server: worth a note, not a warning.
-        level = logging.INFO if _is_loopback(host) else logging.WARNING
+        level = logging.INFO if is_loopback(host) else logging.WARNING
         log.log(level, "dev token endpoint %s is offered: anyone who reaches this port can "
                 "mint tokens (dev credentials)", TOKEN_PATH)
 

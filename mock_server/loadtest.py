@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import math
 import multiprocessing as mp
@@ -38,6 +37,7 @@ from urllib.parse import urlparse
 
 from zego_py import ToneSource, ZegoExpressEngine, generateToken04, makePrivilegePayload
 
+from .addresses import is_loopback
 from .config import DEV_APP_ID, DEV_SERVER_SECRET
 
 FPS = 50  # 20 ms Opus frames
@@ -342,7 +342,7 @@ def _receive(conn: Connection, what: str, timeout: float) -> Any:
 def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
     plan = plan_users(args.rooms, args.users, args.speakers)
     host = urlparse(url).hostname or ""
-    options = LOOPBACK if _is_loopback(host) else {"iceServers": []}
+    options = LOOPBACK if is_loopback(host) else {"iceServers": []}
     cfg = {"url": url, "options": options, "app_id": args.app_id, "secret": args.server_secret,
            "setup_timeout": args.setup_timeout}
     ctx = mp.get_context("spawn")
@@ -461,15 +461,6 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
 
 
 # ============================================================== command line
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m mock_server.loadtest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -510,7 +501,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parsed = urlparse(args.url)
         if parsed.scheme not in ("ws", "wss"):
             p.error("--url must be ws:// or wss://")
-        if not _is_loopback(parsed.hostname or "") and not args.allow_remote:
+        if not is_loopback(parsed.hostname or "") and not args.allow_remote:
             p.error(f"refusing non-loopback host {parsed.hostname!r} (use --allow-remote)")
     return args
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import secrets
 import time
@@ -37,6 +36,7 @@ from zego_py.protocol import (
 )
 from zego_py.token import TokenClaims, generateToken04
 
+from .addresses import is_loopback
 from .auth import check_login
 from .config import ServerConfig
 from .http_routes import make_http_route
@@ -63,8 +63,7 @@ class Connection:
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
         self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
-        local = ws.local_address[0] if ws.local_address else ""
-        self.on_loopback = ipaddress.ip_address(local).is_loopback if local else False
+        self.on_loopback = bool(ws.local_address) and is_loopback(ws.local_address[0])
 
     def send(self, text: str) -> None:
         try:

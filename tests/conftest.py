@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -115,15 +116,21 @@ def server_config() -> ServerConfig:
     return fast_config()
 
 
-@pytest.fixture
-async def harness(server_config: ServerConfig) -> AsyncIterator[Harness]:
-    room_server = RoomServer(server_config)
+@contextlib.asynccontextmanager
+async def running_harness(room_server: RoomServer) -> AsyncIterator[Harness]:
+    """``room_server`` on 127.0.0.1; every engine made through the harness is closed."""
     async with room_server.running("127.0.0.1", 0) as url:
         h = Harness(url, room_server)
         try:
             yield h
         finally:
             await asyncio.gather(*(e.close() for e in h.engines), return_exceptions=True)
+
+
+@pytest.fixture
+async def harness(server_config: ServerConfig) -> AsyncIterator[Harness]:
+    async with running_harness(RoomServer(server_config)) as h:
+        yield h
 
 
 
