@@ -85,7 +85,7 @@ def require_browser() -> None:
         return
     if REQUIRE:
         pytest.fail(f"ZEGO_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 def write_tone_wav(path: Path, freq: float, seconds: float = 10.0, amplitude: float = 0.5,

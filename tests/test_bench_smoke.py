@@ -83,7 +83,7 @@ def test_quality_alignment_and_sound_device_model() -> None:
 @pytest.mark.skipif(not quality.AVAILABLE, reason=quality.REASON or "pesq")
 async def test_quality_runs_on_one_sentence(tmp_path: Path) -> None:
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
+        pytest.skip(reason="espeak-ng is not installed (make bench installs it)")
     result = await quality.run(losses=(0.05,), seeds=(1,), cache_dir=tmp_path,
                                text="Glue the sheet to the dark blue background.")
     (condition,) = result["raw"]["conditions"]

@@ -32,17 +32,18 @@ from zego_py.media.mixer import Mixer, MixerInput
 
 if os.environ.get("ZEGO_PULSE") != "1":
     pytest.skip(
-        "needs the PulseAudio virtual devices: run under scripts/with-pulseaudio.sh "
+        reason="needs the PulseAudio virtual devices: run under scripts/with-pulseaudio.sh "
         "(ZEGO_PULSE=1 is unset; install them with scripts/install-system-deps.sh)",
         allow_module_level=True,
     )
 if not devices.portaudio_available():
     pytest.skip(
-        "PortAudio library not found: install libportaudio2 (scripts/install-system-deps.sh)",
+        reason="PortAudio library not found: install libportaudio2 "
+        "(scripts/install-system-deps.sh)",
         allow_module_level=True,
     )
 if shutil.which("paplay") is None or shutil.which("parec") is None:
-    pytest.skip("paplay/parec missing: install pulseaudio-utils", allow_module_level=True)
+    pytest.skip(reason="paplay/parec missing: install pulseaudio-utils", allow_module_level=True)
 
 pytestmark = [pytest.mark.pulseaudio, pytest.mark.timeout(60)]
 
@@ -148,7 +149,7 @@ def device_index(name: str, kind: str) -> str:
     for dev in devices.list_devices()[key]:
         if dev["deviceName"] == name and dev["deviceID"] != "default":
             return dev["deviceID"]
-    pytest.skip(f"no PortAudio {kind} device named {name!r}")
+    pytest.skip(reason=f"no PortAudio {kind} device named {name!r}")
 
 
 def test_list_devices_sees_virtual_mic_and_speaker() -> None:
