@@ -244,9 +244,6 @@ class RoomRegistry:
         session.claims = claims
         return {"tokenExpire": claims.expire}
 
-    def token_expire(self, key: int) -> int:
-        return self._session(key).claims.expire
-
     def online_counts(self) -> list[Outgoing]:
         """``onlineUserCount`` for every member of every room (sent every 30 s)."""
         return [

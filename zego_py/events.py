@@ -73,9 +73,6 @@ class EngineEvents:
         assert event in EVENT_NAMES, event
         self._emitter.emit(event, *args)
 
-    def has_listeners(self, event: str) -> bool:
-        return bool(self._emitter.listeners(event))
-
     async def drain(self) -> None:
         """Wait for async handlers still running."""
         await self._emitter.wait_for_complete()
