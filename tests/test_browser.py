@@ -35,6 +35,7 @@ from chromium import (
 )
 from conftest import Harness, Recorder, fast_config, wait_until
 from spectrum import tones_present
+from test_media import collect as collect_pcm
 
 from mock_server import ServerConfig
 from zego_py import ZegoExpressEngine
@@ -136,16 +137,8 @@ async def publish_tone(engine: ZegoExpressEngine, rec: Recorder, stream_id: str,
 
 
 async def collect(remote: ZegoRemoteStream, frames: int, timeout: float = WAIT_S) -> np.ndarray:
-    got: list[np.ndarray] = []
-
-    async def run() -> None:
-        async for pcm in remote.audioFrames():
-            got.append(pcm)
-            if len(got) >= frames:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return np.stack(got)  # (frames, 960)
+    """The next ``frames`` 20 ms frames, one per row (test_media.collect, reshaped)."""
+    return (await collect_pcm(remote, frames, timeout)).reshape(frames, -1)
 
 
 async def engine_play(engine: ZegoExpressEngine, rec: Recorder, stream_id: str

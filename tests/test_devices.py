@@ -31,17 +31,12 @@ from zego_py.media.devices import MicrophoneTrack, SpeakerOutput
 from zego_py.media.mixer import Mixer, MixerInput
 
 if os.environ.get("ZEGO_PULSE") != "1":
-    pytest.skip(
-        reason="needs the PulseAudio virtual devices: run under scripts/with-pulseaudio.sh "
-        "(ZEGO_PULSE=1 is unset; install them with scripts/install-system-deps.sh)",
-        allow_module_level=True,
-    )
+    pytest.skip(reason="needs the PulseAudio virtual devices: run under "
+                "scripts/with-pulseaudio.sh (ZEGO_PULSE=1 is unset; install them with "
+                "scripts/install-system-deps.sh)", allow_module_level=True)
 if not devices.portaudio_available():
-    pytest.skip(
-        reason="PortAudio library not found: install libportaudio2 "
-        "(scripts/install-system-deps.sh)",
-        allow_module_level=True,
-    )
+    pytest.skip(reason="PortAudio library not found: install libportaudio2 "
+                "(scripts/install-system-deps.sh)", allow_module_level=True)
 if shutil.which("paplay") is None or shutil.which("parec") is None:
     pytest.skip(reason="paplay/parec missing: install pulseaudio-utils", allow_module_level=True)
 
