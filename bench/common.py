@@ -155,6 +155,30 @@ class LoopLag:
                 "max_ms": 1000 * max(self.lags, default=math.nan)}
 
 
+@dataclass
+class Window:
+    """One steady measurement window: its CPU, this loop's lag, its perf_counter bounds."""
+
+    cpu: CpuWindow
+    loop_lag: dict[str, float]
+    t0: float
+    t1: float
+
+
+async def measure_window(seconds: float, pids: dict[str, int]) -> Window:
+    """Sleep ``seconds`` while measuring CPU (this process and ``pids``) and loop lag.
+
+    Take counter snapshots just before and just after awaiting this.
+    """
+    lag = LoopLag().start()
+    cpu = CpuWindow(pids=pids).start()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    t1 = time.perf_counter()
+    cpu.stop()
+    return Window(cpu, lag.stop(), t0, t1)
+
+
 # ---------------------------------------------------------------------- statistics
 def percentile(values: Sequence[float], p: float) -> float:
     """Linear-interpolated percentile (numpy's default), NaN for no values."""

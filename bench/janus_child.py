@@ -39,9 +39,8 @@ from .common import (
     FRAME_S,
     ClickDetector,
     ClickTrack,
-    CpuWindow,
-    LoopLag,
     match_clicks,
+    measure_window,
     ms,
     summary,
 )
@@ -287,14 +286,9 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
                             tap_receiver(tr.receiver, bump)
                 pcs.append(await _subscriber(janus, feed, counting))
             await asyncio.sleep(warmup)
-            lag = LoopLag().start()
-            cpu = CpuWindow(pids={"server": janus_pid}).start()
             sent0, probe0, counts0 = track.frames_sent, det.frames, list(counts)
-            t0 = time.perf_counter()
-            await asyncio.sleep(window)
-            t1 = time.perf_counter()
-            cpu.stop()
-            loop_lag = lag.stop()
+            measured = await measure_window(window, {"server": janus_pid})
+            cpu, loop_lag, t0, t1 = measured.cpu, measured.loop_lag, measured.t0, measured.t1
             sent = track.frames_sent - sent0
             received = [det.frames - probe0] + [c - c0 for c, c0 in zip(counts, counts0,
                                                                          strict=True)]

@@ -27,10 +27,9 @@ from .common import (
     FRAME_S,
     ClickDetector,
     ClickTrack,
-    CpuWindow,
-    LoopLag,
     linear_fit,
     match_clicks,
+    measure_window,
     ms,
     summary,
 )
@@ -114,15 +113,10 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
                 await raw_probe.start("fan")
             counting += await _start_listeners(url, listeners - len(counting) - 1, "fan")
             await asyncio.sleep(warmup)
-            lag = LoopLag().start()
-            cpu = CpuWindow(pids={"server": child.pid}).start()
             sent0, probe0 = track.frames_sent, det.frames
             packets0 = [lst.packets for lst in counting]
-            t0 = time.perf_counter()
-            await asyncio.sleep(window)
-            t1 = time.perf_counter()
-            cpu.stop()
-            loop_lag = lag.stop()
+            measured = await measure_window(window, {"server": child.pid})
+            cpu, loop_lag, t0, t1 = measured.cpu, measured.loop_lag, measured.t0, measured.t1
             sent = track.frames_sent - sent0
             received = [det.frames - probe0] + [
                 lst.packets - p0 for lst, p0 in zip(counting, packets0, strict=True)]
