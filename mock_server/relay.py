@@ -87,7 +87,6 @@ class _Published:
         self.listeners: dict[int, tuple[RTCPeerConnection, ForwardedAudioTrack]] = {}
         self.first_timestamp: int | None = None
         self.packets_in = 0
-        self.last_packet_at = 0.0
 
     def forward(self, packet: RtpPacket) -> None:
         if not packet.payload:
@@ -95,7 +94,6 @@ class _Published:
         if self.first_timestamp is None:
             self.first_timestamp = packet.timestamp
         self.packets_in += 1
-        self.last_packet_at = asyncio.get_running_loop().time()
         if not self.listeners:
             return
         # One av.Packet shared by every listener: senders only read it.
