@@ -5,6 +5,8 @@
 
 Without --app-id/--server-secret it uses the development credentials and says so: anyone
 who has this source can sign tokens for them.  --port 0 picks a free port.
+
+A cluster (docs/cluster.md): --redis URL --node-id NAME runs one node; --workers N runs N.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import logging
 import signal
 
+from .cluster import cli as cluster_cli
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
 from .server import RoomServer
 
@@ -32,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(repeatable; default 127.0.0.1)")
     parser.add_argument("--max-users-per-room", type=int, default=None)
     parser.add_argument("--log-level", default="INFO")
+    cluster_cli.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -61,7 +65,9 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with RoomServer(config).running(args.host, args.port) as url:
+    server = RoomServer(config)
+    async with (server.running(args.host, args.port) as bound,
+                cluster_cli.membership(server, bound, args) as url):
         if config.dev_mode:
             print(f"dev credentials: app ID {config.app_id}, "
                   f"server secret {config.server_secret}")
@@ -76,6 +82,11 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    if args.workers:
+        from .cluster.workers import run_workers
+
+        run_workers(args)
+        return
     asyncio.run(serve(args))
 
 

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -42,6 +42,9 @@ from .config import ServerConfig
 from .http_routes import make_http_route
 from .relay import Relay
 from .rooms import Outgoing, RoomRegistry
+
+if TYPE_CHECKING:
+    from .cluster.node import ClusterNode
 
 __all__ = ["RoomServer", "serve_rooms"]
 
@@ -113,6 +116,8 @@ class RoomServer:
         self._pending_streams: set[str] = set()
         self._per_address: dict[str, int] = {}
         self._detached: dict[int, _Detached] = {}
+        # set by mock_server.cluster (``--redis``); None: one process, exactly as before
+        self.cluster: ClusterNode | None = None
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -130,6 +135,11 @@ class RoomServer:
             "play": self._play,
             "stopPlay": self._stop_play,
         }
+
+    def attach_cluster(self, node: ClusterNode) -> None:
+        """Lease rooms and streams through ``node`` (docs/cluster.md)."""
+        self.cluster = node
+        self._handlers["pullStream"] = node.handle_pull
 
     # ------------------------------------------------------------------ sockets
     async def handle(self, ws: ServerConnection) -> None:
@@ -158,6 +168,8 @@ class RoomServer:
             if self.connections.get(conn.key) is conn:  # not taken over by a resume
                 del self.connections[conn.key]
                 await self._on_gone(conn)
+            if self.cluster is not None:
+                await self.cluster.connection_gone(conn.key)
             writer.cancel()
 
     async def _login_deadline(self, conn: Connection) -> None:
@@ -247,12 +259,16 @@ class RoomServer:
         """The registry is the truth: stop relaying what it no longer has."""
         streams = self.registry.streams
         for stream_id, published in list(self.relay.streams.items()):
+            if self.cluster is not None and self.cluster.is_upstream(stream_id):
+                continue  # a copy pulled from another node: the cluster tracks its players
             record = streams.get(stream_id)
             if record is None:
                 await self.relay.remove_publisher(stream_id)
                 continue
             for key in [k for k in published.listeners if k not in record.players]:
                 await self.relay.remove_listener(stream_id, key)
+        if self.cluster is not None:
+            await self.cluster.sync()
 
     # ------------------------------------------------------------------ rooms
     async def _login(self, conn: Connection, req: Request) -> dict[str, Any]:
@@ -264,6 +280,10 @@ class RoomServer:
         claims = check_login(b["token"], app_id=self.config.app_id,
                              secret=self.config.server_secret, room_id=room_id,
                              user_id=user["userID"])
+        if self.cluster is not None:
+            redirect = await self.cluster.route_login(room_id)
+            if redirect is not None:  # another node hosts the room: the engine goes there
+                return {"redirect": redirect}
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
@@ -362,6 +382,8 @@ class RoomServer:
             raise ZegoError(ErrorCode.DUPLICATE_STREAM_ID)
         self._pending_streams.add(stream_id)
         try:
+            if self.cluster is not None:
+                await self.cluster.claim_stream(stream_id)
             answer = await self.relay.add_publisher(stream_id, b["sdp"])
             try:
                 out = self.registry.add_stream(conn.key, stream_id, extra_info)
@@ -393,6 +415,8 @@ class RoomServer:
 
     async def _play(self, conn: Connection, req: Request) -> dict[str, Any]:
         stream_id = validation.check_stream_id(req.body["streamID"])
+        if self.cluster is not None and stream_id not in self.registry.streams:
+            return await self.cluster.play_remote(conn.key, stream_id, req.body["sdp"])
         self.registry.check_play(conn.key, stream_id)
         answer = await self.relay.add_listener(stream_id, conn.key, req.body["sdp"])
         try:
@@ -404,7 +428,8 @@ class RoomServer:
         return {"sdp": answer}
 
     async def _stop_play(self, conn: Connection, req: Request) -> dict[str, Any]:
-        self.registry.remove_player(conn.key, req.body["streamID"])
+        if not self.registry.remove_player(conn.key, req.body["streamID"]) and self.cluster:
+            await self.cluster.stop_remote(conn.key, req.body["streamID"])
         await self._sync_relay()
         return {}
 

@@ -8,6 +8,8 @@
 # and the browser tests' browser (docs/browser.md):
 #   chromium             headless Chromium that tests/test_browser.py drives through Playwright
 #                        (executable_path=/usr/bin/chromium; no `playwright install` download)
+# and the cluster tests' store (docs/cluster.md):
+#   redis-server         tests/test_cluster.py and `python -m mock_server --workers N`
 # With --bench (only `make bench` passes it) it also installs the benchmarks' packages:
 #   espeak-ng            speaks the speech sample that bench/quality.py scores with PESQ
 # Idempotent: does nothing when everything is installed. Without root or sudo it prints the
@@ -16,8 +18,9 @@ set -euo pipefail
 
 AUDIO_PACKAGES=(libportaudio2 libopus0 pulseaudio pulseaudio-utils libasound2-plugins)
 BROWSER_PACKAGES=(chromium)
+CLUSTER_PACKAGES=(redis-server)
 BENCH_PACKAGES=(espeak-ng)
-PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}")
+PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${CLUSTER_PACKAGES[@]}")
 if [ "${1:-}" = "--bench" ]; then
     PACKAGES+=("${BENCH_PACKAGES[@]}")
 fi
