@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import redis
 
 from mock_server.cluster.local_redis import free_port, start_redis
@@ -110,19 +107,3 @@ class Cluster:
             print(f"----- {path} (last 60 lines)", file=sys.stderr)
             print("\n".join(path.read_text(errors="replace").splitlines()[-60:]),
                   file=sys.stderr)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """A Redis and two nodes, n1 and n2."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh)")
-    c = Cluster(tmp_path)
-    c.start_redis()
-    c.start_node("n1")
-    c.start_node("n2")
-    try:
-        yield c
-    finally:
-        c.close()
-        c.print_logs()

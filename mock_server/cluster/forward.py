@@ -42,6 +42,7 @@ class Upstream:
         self.url = url
         self.relay = relay
         self.players: set[int] = set()
+        # False until the first player is counted, so it is not closed as unused before
         self.ready = False
         self._on_ended = on_ended
         self._ended = False
@@ -55,7 +56,6 @@ class Upstream:
             "streamID": self.stream_id, "sdp": offer, "node": node_id,
             "proof": pull_proof(secret, node_id, self.stream_id)}, timeout=5)
         await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "answer"))
-        self.ready = True
         log.info("pulling %s from %s", self.stream_id, self.url)
 
     def _on_push(self, push: Push) -> None:

@@ -117,23 +117,28 @@ class LeaseStore:
     async def ttl_left_ms(self, key: str) -> int:
         return int(await self.client.pttl(key))
 
-    async def tick(self) -> list[str]:
-        """Renew what is wanted, release what is not; returns keys lost to another node."""
+    def _stale(self) -> set[str]:
+        """Held, no longer wanted, and not claimed in the last two ticks."""
         now = time.monotonic()
         wanted = set(self.wanted())
-        stale = {k for k in self.held - wanted
-                 if now - self._fresh.get(k, 0.0) > 2 * self.renew_interval_s}
-        keep = sorted(wanted | (self.held - stale))
+        return {k for k in self.held - wanted
+                if now - self._fresh.get(k, 0.0) > 2 * self.renew_interval_s}
+
+    async def tick(self) -> list[str]:
+        """Renew what is wanted, release what is not; returns keys lost to another node."""
+        keep = sorted(set(self.wanted()) | (self.held - self._stale()))
         await self.client.set(self._value_key, self.url, px=self.ttl_ms)
         lost_raw = await self._renew(keys=keep, args=[self.node_id, self.ttl_ms]) if keep else []
+        lost = {_text(k) for k in lost_raw}
+        # decided again after the awaits: a login may have claimed a key meanwhile
+        stale = self._stale()
         if stale:
             await self._release(keys=sorted(stale), args=[self.node_id])
-        lost = [_text(k) for k in lost_raw]
-        self.held = set(keep) - set(lost)
-        for k in stale:
+        self.held = (self.held | set(keep)) - lost - stale
+        for k in stale | lost:
             self._fresh.pop(k, None)
         self.ticks += 1
-        return lost
+        return sorted(lost)
 
     async def run(self, on_lost: Callable[[list[str]], None]) -> None:
         """The renew loop: survives Redis outages (serve on, re-claim when it is back)."""

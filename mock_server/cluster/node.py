@@ -143,8 +143,15 @@ class ClusterNode:
                 self._opening[stream_id] = task
                 task.add_done_callback(lambda _: self._opening.pop(stream_id, None))
             upstream = await asyncio.shield(task)
-        answer = await self.server.relay.add_listener(stream_id, key, sdp)
+        # count the player before the first await: sync() closes a copy nobody plays
         upstream.players.add(key)
+        upstream.ready = True
+        try:
+            answer = await self.server.relay.add_listener(stream_id, key, sdp)
+        except ZegoError:
+            upstream.players.discard(key)
+            await self.sync()
+            raise
         return {"sdp": answer}
 
     async def _open_upstream(self, stream_id: str) -> Upstream:
@@ -190,7 +197,8 @@ class ClusterNode:
             for key in [k for k in upstream.players if k not in sessions]:
                 upstream.players.discard(key)
                 await self.server.relay.remove_listener(stream_id, key)
-            if upstream.ready and not upstream.players:
+            if (upstream.ready and not upstream.players
+                    and self.upstreams.get(stream_id) is upstream):
                 del self.upstreams[stream_id]
                 await upstream.close()
 
