@@ -46,11 +46,13 @@ def run_workers(args: argparse.Namespace) -> None:
         port = free_port()
         redis_proc = start_redis(port)
         redis_url = f"redis://127.0.0.1:{port}/0"
-        print(f"local redis-server on {redis_url}", flush=True)
+        print(f"local redis-server on {redis_url} (pid {redis_proc.pid})", flush=True)
     ports = ([free_port() for _ in range(args.workers)] if args.port == 0
              else [args.port + i for i in range(args.workers)])
     nodes = [subprocess.Popen(node_command(args, i, p, redis_url))
              for i, p in enumerate(ports)]
+    for i, node in enumerate(nodes):
+        print(f"node {i} pid {node.pid} port {ports[i]}", flush=True)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
