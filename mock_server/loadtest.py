@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -345,24 +346,36 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def start_server(log_file: Any, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m mock_server --port 0`` as a child; returns it and its ws:// URL."""
+def _spawn_mock_server(options: list[str], log_file: Any, started: Callable[[bytes], bool],
+                       timeout: float, what: str) -> tuple[subprocess.Popen[bytes], bytes]:
+    """``python -m mock_server OPTIONS`` as a child; returns it and its output so far,
+    once ``started(output)`` (bounded by ``timeout``)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=log_file, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "mock_server", *options],
+                            stdout=subprocess.PIPE, stderr=log_file, env=env)
     assert proc.stdout is not None
     out, deadline = b"", time.monotonic() + timeout
-    while (m := re.search(rb"room server on (ws://\S+)\s", out)) is None:
+    while not started(out):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or proc.poll() is not None:
             stop_process(proc)
-            raise SystemExit(f"the room server did not start: {out.decode(errors='replace')}")
+            raise SystemExit(f"{what} did not start: {out.decode(errors='replace')}")
         if select.select([proc.stdout], [], [], remaining)[0]:
             out += os.read(proc.stdout.fileno(), 4096)
-    return proc, m.group(1).decode()
+    return proc, out
+
+
+_URL = rb"room server on (ws://\S+)\s"
+
+
+def start_server(log_file: Any, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m mock_server --port 0`` as a child; returns it and its ws:// URL."""
+    proc, out = _spawn_mock_server(["--port", "0", "--log-level", "WARNING"], log_file,
+                                   lambda out: re.search(_URL, out) is not None, timeout,
+                                   "the room server")
+    return proc, re.findall(_URL, out)[0].decode()
 
 
 @dataclass
@@ -377,24 +390,11 @@ class Spawned:
 
 def start_cluster(nodes: int, log_file: Any, timeout: float = 30.0) -> Spawned:
     """``python -m mock_server --workers N --port 0`` (and its local redis-server)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--workers", str(nodes), "--port", "0",
-         "--log-level", "WARNING"], stdout=subprocess.PIPE, stderr=log_file, env=env,
-        start_new_session=True)
-    assert proc.stdout is not None
-    out, deadline = b"", time.monotonic() + timeout
-    while len(urls := re.findall(rb"room server on (ws://\S+)\s", out)) < nodes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or proc.poll() is not None:
-            stop_process(proc)
-            raise SystemExit(f"the cluster did not start: {out.decode(errors='replace')}")
-        if select.select([proc.stdout], [], [], remaining)[0]:
-            out += os.read(proc.stdout.fileno(), 4096)
+    proc, out = _spawn_mock_server(
+        ["--workers", str(nodes), "--port", "0", "--log-level", "WARNING"], log_file,
+        lambda out: len(re.findall(_URL, out)) >= nodes, timeout, "the cluster")
     by_port = {int(port): int(pid) for pid, port in re.findall(rb"pid (\d+) port (\d+)", out)}
-    ordered = sorted(u.decode() for u in urls)
+    ordered = sorted(u.decode() for u in re.findall(_URL, out))
     redis_url = re.search(rb"redis-server on (redis://\S+)", out)
     return Spawned(proc, ordered, [by_port[urlparse(u).port or 0] for u in ordered],
                    redis_url.group(1).decode() if redis_url else None)

@@ -107,6 +107,15 @@ class _Published:
                 self.impairment.deliver(track.offer, av_packet)
 
 
+def _forward_tracks(pc: RTCPeerConnection, published: _Published) -> None:
+    """Every packet ``pc`` receives goes to ``published``'s listeners, undecoded."""
+    @pc.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                tap_receiver(transceiver.receiver, published.forward)
+
+
 def _has_opus(sdp: str) -> bool:
     return "opus/48000" in sdp.lower()
 
@@ -145,12 +154,7 @@ class Relay:
             raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus audio")
         pc = new_peer_connection(self.ice_servers)
         published = _Published(stream_id, pc, self.make_impairment())
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            for transceiver in pc.getTransceivers():
-                if transceiver.receiver.track is track:
-                    tap_receiver(transceiver.receiver, published.forward)
+        _forward_tracks(pc, published)
 
         try:
             answer = await self._answer(pc, offer_sdp)
@@ -178,12 +182,7 @@ class Relay:
         pc.addTransceiver("audio", direction="recvonly")
         _opus_only(pc)
         published = _Published(stream_id, pc, self.make_impairment())
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            for transceiver in pc.getTransceivers():
-                if transceiver.receiver.track is track:
-                    tap_receiver(transceiver.receiver, published.forward)
+        _forward_tracks(pc, published)
 
         with gathering_on(self.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())

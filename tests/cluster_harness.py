@@ -17,7 +17,7 @@ import redis
 
 from mock_server.cluster.local_redis import free_port, start_redis
 
-LEASE_MS = 2000
+LEASE_MS = int(os.environ.get("ZEGO_CLUSTER_LEASE_MS", "2000"))
 
 
 @dataclass
