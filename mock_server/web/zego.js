@@ -528,7 +528,8 @@ export class ZegoExpressEngine {
    * @param {number} appID  the app ID (a number, as ZEGO's)
    * @param {string|string[]} server  the room server's ws:// or wss:// URL (first of a list)
    * @param {number} [ENV]  ignored (ZEGO's environment switch)
-   * @param {object} [options]  {iceServers}: default none, or what the server hands out
+   * @param {object} [options]  {iceServers} (default none, or what the server hands out),
+   *   {reconnectTimeout} (seconds to keep retrying after the socket drops; 60)
    */
   constructor(appID, server, ENV = 0, options = {}) {
     if (typeof appID !== "number" || !Number.isInteger(appID)) {
