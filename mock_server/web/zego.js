@@ -1598,8 +1598,11 @@ export class ZegoExpressEngine {
     return level0to100(meter.buffer);
   }
 
-  /** soundLevelUpdate and capturedSoundLevelUpdate every interval ms (500..3000). */
-  setSoundLevelDelegate(enable, interval = 1000) {
+  /** soundLevelUpdate and capturedSoundLevelUpdate every interval ms (500..3000).
+   *  ZEGO's options ({enableInBackground}) are ignored: timers run in the background here
+   *  as far as the browser lets them. */
+  setSoundLevelDelegate(enable, interval = 1000, options = {}) {
+    ignoreOthers("setSoundLevelDelegate", options, []);
     if (this._levelTimer !== null) clearInterval(this._levelTimer);
     this._levelTimer = null;
     if (!enable) return;
