@@ -518,8 +518,18 @@ async def test_a_page_written_for_zego_web_runs_on_zego_js(
 
 
 # ---------------------------------------------------------------------- server restart
+def since(events: list[str], marker: str) -> list[str]:
+    """The page's events after the last one that starts with ``marker``."""
+    last = max(i for i, e in enumerate(events) if e.startswith(marker))
+    return events[last + 1:]
+
+
 async def test_page_logs_in_again_after_a_server_restart(
         playwright: Any, isolated: bool, tmp_path: Path, unused_tcp_port: int) -> None:
+    """Two restarts on the same port.  First the engine is back before the page (the page
+    is held offline until then): the page finds s_py1 still there and plays it again on
+    the same MediaStream.  Then the engine does not come back: the page learns, as
+    DELETE events, that py1 and its stream are gone."""
     port = unused_tcp_port
     url = f"ws://127.0.0.1:{port}/ws"
     config = fast_config(login_deadline_s=10.0)
@@ -537,11 +547,16 @@ async def test_page_logs_in_again_after_a_server_restart(
                 remote = await engine_play(engine, rec, "s_web1")
                 await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1")
                 check_heard((await collect(remote, 50))[-25:], 440.0, [440.0, 1000.0])
-            # the server is gone: its sockets closed, the page reconnects (and fails) meanwhile
+                await web.js("window.keptStream = zegoTest.media('s_py1')")
+            # The server is gone; the page retries and fails, then is held offline.
             await web.wait_for("s.roomState === 'CONNECTING'", "RECONNECTING")
-            await asyncio.sleep(1.0)
+            await context.set_offline(True)
             async with RoomServer(config).running("127.0.0.1", port):
                 up_at = time.monotonic()
+                await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTED"
+                                 and rec["publisherStateUpdate"][-1][0]["state"] == "PUBLISHING",
+                                 timeout=WAIT_S, what="the engine back and publishing")
+                await context.set_offline(False)  # "online": the page retries at once
                 await web.wait_for("s.roomState === 'CONNECTED' && s.publisherState === "
                                    "'PUBLISHING' && s.players.s_py1 === 'PLAYING'",
                                    "logged in, publishing and playing again")
@@ -550,22 +565,37 @@ async def test_page_logs_in_again_after_a_server_restart(
                 check_heard((await collect(remote, 75))[-50:], 440.0, [440.0, 1000.0])
                 heard = await web.spectrum("s_py1", [440, 1000], ms=1000)
                 check_page_heard(heard, 1000.0, [440.0])
-                back_s = time.monotonic() - up_at
+                assert await web.js("window.keptStream === zegoTest.media('s_py1')")
                 events = [e.split(" ", 1)[1] for e in (await web.state())["events"]]
-                changes = [e for e in events if e.startswith("roomStateChanged")]
-                assert changes[-2:] == ["roomStateChanged RECONNECTING 1000017",
-                                        "roomStateChanged RECONNECTED"], events
-                updates = [e for e in events if e.startswith("roomStateUpdate")]
-                assert [u.split()[1] for u in updates][-3:] == ["CONNECTED", "CONNECTING",
-                                                                "CONNECTED"], events
-                published = [e.split()[2] for e in events
-                             if e.startswith("publisherStateUpdate s_web1")]
-                assert published[-3:] == ["PUBLISHING", "PUBLISH_REQUESTING", "PUBLISHING"], events
-                log.info("after the restart: the page publishes and plays again %.1f s and "
-                         "both directions are checked audible %.1f s after the server came "
-                         "back; the page's player events: %s", restored_s, back_s,
-                         [e for e in events if e.startswith(("playerStateUpdate",
-                                                             "roomStreamUpdate"))][-6:])
+                assert [e for e in events if e.startswith("roomStateChanged")][-2:] == [
+                    "roomStateChanged RECONNECTING 1000017", "roomStateChanged RECONNECTED"]
+                assert [u.split()[1] for u in events if u.startswith("roomStateUpdate")][-3:] \
+                    == ["CONNECTED", "CONNECTING", "CONNECTED"], events
+                after = since(events, "roomStateChanged RECONNECTING")
+                assert [e for e in after if e.startswith("publisherStateUpdate")] == [
+                    "publisherStateUpdate s_web1 PUBLISH_REQUESTING",
+                    "publisherStateUpdate s_web1 PUBLISHING"], events
+                assert [e for e in after if e.startswith(("playerStateUpdate",
+                                                          "roomStreamUpdate"))] == [
+                    "playerStateUpdate s_py1 PLAY_REQUESTING",
+                    "playerStateUpdate s_py1 PLAYING"], events  # no DELETE/ADD: played again
+                log.info("after the restart: the page publishes and plays again %.1f s after "
+                         "the server came back (the engine first, then the page); both "
+                         "directions checked audible %.1f s after", restored_s,
+                         time.monotonic() - up_at)
+            # The second restart: the engine gives up meanwhile and never comes back.
+            await web.wait_for("s.roomState === 'CONNECTING'", "RECONNECTING again")
+            await engine.close()
+            async with RoomServer(config).running("127.0.0.1", port):
+                await web.wait_for("s.roomState === 'CONNECTED' && s.publisherState === "
+                                   "'PUBLISHING' && s.users.length === 0 && !('s_py1' in "
+                                   "s.players)", "logged in again, alone")
+                after = since([e.split(" ", 1)[1] for e in (await web.state())["events"]],
+                              "roomStateChanged RECONNECTING")
+                assert "roomUserUpdate DELETE py1" in after, after
+                assert "roomStreamUpdate DELETE s_py1" in after, after
+                assert after.index("roomStreamUpdate DELETE s_py1") < after.index(
+                    "roomStateChanged RECONNECTED"), after  # ZEGO's order: changes first
                 assert not [c for c in web.console if c.startswith("pageerror")], web.console
     finally:
         await engine.close()

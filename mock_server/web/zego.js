@@ -251,12 +251,28 @@ const TOKEN_WARNING_MS = 30000;
 const REPLAY_WAIT_MS = 15000;
 // A reconnect stops retrying on these: another try cannot succeed (zego_py/engine.py).
 const FATAL_ON_RECONNECT = new Set([1102016, 1102018, 1002077, 1002034]);
-// After a dropped socket: retry delays (zego_py/backoff.py's schedule, without jitter)
+// After a dropped socket: retry delays (zego_py/backoff.py's schedule and jitter)
 // within the reconnectTimeout budget (options.reconnectTimeout, seconds).
 const RETRY_DELAYS_MS = [0, 300, 1200, 2700, 4800];
 const RETRY_STEADY_MS = 7000;
 const RECONNECT_TIMEOUT_S = 60;
+const RETRY_JITTER_MS = 1000; // none on the first try: many clients of a restarted server
+// do not reconnect in lockstep
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait `ms`, or less if the browser comes back online meanwhile (the network is back:
+ *  retry now rather than at the next step of the backoff). */
+function sleepUntilOnline(ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      window.removeEventListener("online", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    window.addEventListener("online", done);
+  });
+}
 
 function hasFields(fields, obj) {
   return fields.every((f) => f.endsWith("?") || (obj[f] !== undefined && obj[f] !== null));
@@ -963,13 +979,14 @@ export class ZegoExpressEngine {
    *  as ADD/DELETE, and publish and play the same stream IDs again. */
   async _recover(room) {
     const budgetMs = (this._options.reconnectTimeout ?? RECONNECT_TIMEOUT_S) * 1000;
-    let spent = 0;
+    const started = performance.now();
     let lastError = null;
     for (let attempt = 0; ; attempt++) {
-      const delay = attempt < RETRY_DELAYS_MS.length ? RETRY_DELAYS_MS[attempt] : RETRY_STEADY_MS;
-      if (attempt > 0 && spent + delay >= budgetMs) break;
-      spent += delay;
-      await sleep(delay);
+      const base = attempt < RETRY_DELAYS_MS.length ? RETRY_DELAYS_MS[attempt] : RETRY_STEADY_MS;
+      const delay = base + (attempt ? Math.random() * RETRY_JITTER_MS : 0);
+      const left = budgetMs - (performance.now() - started);
+      if (attempt > 0 && delay >= left) break;
+      await sleepUntilOnline(delay);
       if (this._rooms.get(room.roomID) !== room) return; // logged out meanwhile
       const link = this._newLink(room);
       let relogin;
