@@ -434,6 +434,28 @@ async def test_a_page_written_for_zego_web_runs_on_zego_js(
         assert devices["microphones"] and all(set(d) == {"deviceName", "deviceID"}
                                               for d in devices["microphones"]), devices
         assert isinstance(state["version"], str) and state["version"], state
+        one = await web.js("Promise.all([sample.zg.checkSystemRequirements('microphone'), "
+                           "sample.zg.checkSystemRequirements('VP8')])")
+        assert one == [{"microphone": True, "errInfo": {}, "result": True},
+                       {"videoCodec": {"VP8": True}, "errInfo": {}, "result": True}], one
+        # setAudioConfig and useAudioDevice change the microphone live: the engine still
+        # hears the page's tone, through the new track.
+        live = await web.js("""async () => {
+            const zg = sample.zg, stream = sample.localStream;
+            const config = await zg.setAudioConfig(stream, {AEC: true, ANS: false, AGC: false});
+            const s = stream.getAudioTracks()[0].getSettings();
+            const mics = sample.devices.microphones;
+            const device = await zg.useAudioDevice(stream, mics[mics.length - 1].deviceID);
+            const t = stream.getAudioTracks();
+            return {config: [config.errorCode, s.echoCancellation, s.noiseSuppression,
+                             s.autoGainControl],
+                    device: device.errorCode, tracks: t.length,
+                    deviceId: t[0].getSettings().deviceId, wanted: mics[mics.length - 1].deviceID};
+        }""")
+        assert live["config"] == [0, True, False, False], live
+        assert live["device"] == 0 and live["tracks"] == 1, live
+        assert live["deviceId"] == live["wanted"], live
+        check_heard((await collect(remote, 75))[-50:], 440.0, [440.0, 1000.0])
         assert state["users"] == {"py1": "py1"}, state["users"]
         assert ("ADD", [{"userID": "web1", "userName": "web1"}]) in [e[1:] for e in
                                                                       rec["roomUserUpdate"]]

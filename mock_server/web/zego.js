@@ -1152,7 +1152,9 @@ export class ZegoExpressEngine {
       } catch (exc) {
         throw deviceError(exc);
       }
-      this._localStreams.set(stream, { kind: "microphone", audioMuted: false, audioBitrate: cfg.audioBitrate });
+      this._localStreams.set(stream, {
+        kind: "microphone", audioMuted: false, audioBitrate: cfg.audioBitrate, constraints: audio,
+      });
       this._applyMute(stream);
     } else if (kind === "custom") {
       ignoreOthers("createStream custom", cfg, ["source", "audioBitrate"]);
@@ -1170,24 +1172,60 @@ export class ZegoExpressEngine {
   }
 
   /** ZEGO's setAudioConfig(localStream, {ANS, AGC, AEC}): the browser's own noise
-   *  suppression, gain control and echo canceller on the microphone track, live. */
+   *  suppression, gain control and echo canceller on the microphone, changed live. */
   async setAudioConfig(localStream, config = {}) {
+    ignoreOthers("setAudioConfig", config, ["ANS", "AGC", "AEC"]);
+    const changes = {};
+    if (config.AEC !== undefined) changes.echoCancellation = Boolean(config.AEC);
+    if (config.AGC !== undefined) changes.autoGainControl = Boolean(config.AGC);
+    if (config.ANS !== undefined) changes.noiseSuppression = Boolean(config.ANS);
+    return this._recapture(localStream, changes);
+  }
+
+  /** ZEGO's useAudioDevice(localStream, deviceID): switch the stream's microphone live. */
+  async useAudioDevice(localStream, deviceID) {
+    return this._recapture(localStream,
+      { deviceId: deviceID && deviceID !== "default" ? { exact: deviceID } : undefined });
+  }
+
+  /** Capture the microphone again with `changes` to its constraints and swap the new
+   *  track in: into the MediaStream and into the sender of every publication of it
+   *  (replaceTrack: no renegotiation).  Chromium applies no audio-processing change to a
+   *  live track (applyConstraints resolves and changes nothing), and a second capture of
+   *  a device that is still open gets no echo canceller, so the old track stops first:
+   *  players hear a gap of one getUserMedia call.  If the new capture fails, the old
+   *  constraints are captured again and the call resolves the error. */
+  async _recapture(localStream, changes) {
     const info = this._localStreams.get(localStream);
     if (!info || info.kind !== "microphone") {
       return { errorCode: ErrorCode.INPUT_PARAM_ERROR, extendedData: "not a microphone stream from createStream" };
     }
-    ignoreOthers("setAudioConfig", config, ["ANS", "AGC", "AEC"]);
-    const wanted = {};
-    if (config.AEC !== undefined) wanted.echoCancellation = Boolean(config.AEC);
-    if (config.AGC !== undefined) wanted.autoGainControl = Boolean(config.AGC);
-    if (config.ANS !== undefined) wanted.noiseSuppression = Boolean(config.ANS);
+    const old = localStream.getAudioTracks();
+    for (const t of old) t.stop();
+    let result = { errorCode: 0, extendedData: "" };
+    let fresh;
     try {
-      await Promise.all(localStream.getAudioTracks().map((t) => t.applyConstraints({ ...t.getConstraints(), ...wanted })));
-      return { errorCode: 0, extendedData: "" };
+      fresh = await navigator.mediaDevices.getUserMedia({ audio: { ...info.constraints, ...changes }, video: false });
+      info.constraints = { ...info.constraints, ...changes };
     } catch (exc) {
       const error = deviceError(exc);
-      return { errorCode: error.code, extendedData: error.msg };
+      result = { errorCode: error.code, extendedData: error.msg };
+      try {
+        fresh = await navigator.mediaDevices.getUserMedia({ audio: info.constraints, video: false });
+      } catch (_) {
+        return result; // the stream stays without a live microphone
+      }
     }
+    const track = fresh.getAudioTracks()[0];
+    const senders = [...this._publishing.values()]
+      .filter((pub) => pub.stream === localStream && pub.pc)
+      .map((pub) => pub.pc.getSenders()[0]);
+    await Promise.all(senders.map((sender) => sender.replaceTrack(track)));
+    localStream.addTrack(track);
+    for (const t of old) localStream.removeTrack(t);
+    this._applyMute(localStream);
+    this._dropMeter(localStream);
+    return result;
   }
 
   /** Stop the stream's devices (stop publishing it first). */
@@ -1349,6 +1387,9 @@ export class ZegoExpressEngine {
       return;
     }
     pub.pc = pc;
+    const sender = pc.getSenders()[0];
+    const now = pub.stream.getAudioTracks()[0];
+    if (sender.track !== now) sender.replaceTrack(now); // the microphone changed meanwhile
     this._watch(pc, pub, (p) => this._republish(p));
     this._publisherState(pub, "connected");
     pub.micStatusSent = "OPEN"; // a new publish starts OPEN at the server
@@ -1752,7 +1793,7 @@ const NOT_SUPPORTED = {
   setPlayStreamVideoType: "false", createRemoteStreamView: "null", createLocalStreamView: "null",
   createZegoStream: "reject", startScreenCapture: "reject",
   // tracks and devices
-  useAudioDevice: "response", replaceTrack: "response", addTrack: "response",
+  replaceTrack: "response", addTrack: "response",
   removeTrack: "response", updatePublishingStream: "response", setCaptureVolume: "response",
   // SEI, mixing, CDN, rooms
   sendSEI: "false", startMixerTask: "reject", stopMixerTask: "reject",
