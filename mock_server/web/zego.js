@@ -538,6 +538,8 @@ function level0to100(samples) {
 
 const round1 = (x) => Math.round(x * 10) / 10;
 
+const LOG_LEVELS = ["debug", "info", "warn", "error", "report", "disable"]; // ZEGO's order
+
 // ---------------------------------------------------------------------- the engine
 export class ZegoExpressEngine {
   /**
@@ -572,25 +574,28 @@ export class ZegoExpressEngine {
     this._levelTimer = null;
     this._qualityTimer = null;
     this._destroyed = false;
+    this._logLevel = "info";
   }
 
   // ------------------------------------------------------------------ global
   getVersion() { return VERSION; }
 
-  /** ZEGO's log settings.  This SDK logs only to the console, so the remote-logging and
-   *  log-file fields have no effect (one warning each). */
+  /** ZEGO's log settings.  This SDK logs only to the console: logLevel above "info"
+   *  silences its info lines; the remote-logging and log-file fields have no effect (one
+   *  warning each). */
   setLogConfig(config = {}) {
-    const levels = ["debug", "info", "warn", "error", "report", "disable"];
     ignoreOthers("setLogConfig", config, ["logLevel"]);
     const level = (config || {}).logLevel ?? "info";
-    if (!levels.includes(level)) return false;
+    if (!LOG_LEVELS.includes(level)) return false;
     this._logLevel = level;
     return true;
   }
 
   /** ZEGO shows error pop-ups in verbose mode; this SDK's errors go to the console only. */
-  setDebugVerbose(enable) {
-    this._debugVerbose = Boolean(enable);
+  setDebugVerbose(_enable) {}
+
+  _info(...args) {
+    if (LOG_LEVELS.indexOf(this._logLevel) <= LOG_LEVELS.indexOf("info")) console.info(...args);
   }
 
   /** Add a handler; several per event run in registration order. */
@@ -830,7 +835,7 @@ export class ZegoExpressEngine {
       try {
         await room.link.request("logout", { roomID: room.roomID }, 3000);
       } catch (exc) {
-        console.info(`zego: logout of ${room.roomID}:`, exc.msg || exc);
+        this._info(`zego: logout of ${room.roomID}:`, exc.msg || exc);
       }
     }
     room.link.close();
@@ -1008,7 +1013,7 @@ export class ZegoExpressEngine {
       else this._startPing(room, room.pingInterval, room.pingTimeout);
       this._transition(room, "reconnected");
       if (relogin) this._onRelogin(room);
-      console.info(`zego: room ${room.roomID}: ${relogin ? "logged in again" : "session resumed"}`);
+      this._info(`zego: room ${room.roomID}: ${relogin ? "logged in again" : "session resumed"}`);
       return;
     }
     if (this._rooms.get(room.roomID) !== room) return;
@@ -1425,7 +1430,7 @@ export class ZegoExpressEngine {
       try {
         await pub.room.link.request("unpublish", { streamID: pub.streamID }, 3000);
       } catch (exc) {
-        console.info(`zego: unpublish ${pub.streamID}:`, exc.msg || exc);
+        this._info(`zego: unpublish ${pub.streamID}:`, exc.msg || exc);
       }
     }
     if (pub.pc) pub.pc.close();
