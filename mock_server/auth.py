@@ -11,8 +11,12 @@ order given in docs/tokens.md:
 4. ``user_id`` == login userID         -> 1002077 TOKEN_USER_MISMATCH
 5. payload ``room_id`` == roomID       -> 1102016 (choice: ZEGO's code is UNCONFIRMED;
    a token minted for another room is "not a token for this request", so TOKEN_ERROR)
-6. payload privilege "1" == 1          -> 1102016 "token has no login privilege" (choice:
-   ZEGO has no dedicated "no login privilege" code in the Web SDK tables)
+6. payload privilege "1" == 1          -> 1102016 (choice: ZEGO has no dedicated "no
+   login privilege" code in the Web SDK tables)
+
+Every 1102016 is a ``TokenError`` with the one message "token error"; what was wrong
+goes to ``TokenError.detail`` (the server log).  Only 1102018 and 1002077 differ, and
+both need a token that decrypted and parsed, so they tell a forger nothing.
 
 Publishing (``check_publish``): expired -> 1102018 (ZEGO keeps users in the room but
 blocks later operations); privilege "2" == 0 or streamID not in ``stream_id_list``
@@ -24,7 +28,7 @@ from __future__ import annotations
 import time
 
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.token import TokenClaims, decode_token04
+from zego_py.token import TokenClaims, TokenError, decode_token04
 
 __all__ = ["check_login", "check_publish"]
 
@@ -45,18 +49,16 @@ def check_login(
     """Verify a loginRoom token for (app, room, user); return its claims for later checks."""
     claims = decode_token04(token, secret)
     if claims.app_id != app_id:
-        raise ZegoError(ErrorCode.TOKEN_ERROR, "token error: app_id does not match this server")
+        raise TokenError(f"app_id {claims.app_id} is not this server's")
     if claims.expire <= _now(now):
         raise ZegoError(ErrorCode.TOKEN_EXPIRED)
     if claims.user_id != user_id:
         raise ZegoError(ErrorCode.TOKEN_USER_MISMATCH)
     if claims.has_payload:
         if claims.room_id is not None and claims.room_id != room_id:
-            raise ZegoError(
-                ErrorCode.TOKEN_ERROR, "token error: token room_id differs from the login roomID"
-            )
+            raise TokenError("the token's room_id differs from the login roomID")
         if not claims.can_login:
-            raise ZegoError(ErrorCode.TOKEN_ERROR, "token has no login privilege")
+            raise TokenError("the token has no login privilege")
     return claims
 
 

@@ -29,7 +29,16 @@ class ServerConfig:
     detached_push_limit: int = 1000
     # Re-login after a server restart uses a server-minted token valid at least this long.
     reconnect_token_min_s: int = 600
+    # Live sockets plus sessions in their grace period, per client address.
     max_connections_per_address: int = 256
+    # Failed logins (any token failure) back off exponentially, per address and per
+    # userID: after this many, each further failure blocks the key for
+    # base * 2**(n - free) s (at most max); blocked attempts get 1009015 undecrypted.
+    login_free_failures: int = 5
+    login_backoff_base_s: float = 1.0
+    login_backoff_max_s: float = 60.0
+    login_failure_forget_s: float = 600.0
+    login_throttle_max_keys: int = 10_000
     # Rooms
     max_rooms: int = 10_000
     max_users_per_room: int = 1_000
@@ -38,6 +47,8 @@ class ServerConfig:
     broadcast_per_room_per_s: int = 10
     barrage_per_room_per_s: int = 20
     custom_command_per_room_per_s: int = 10
+    # Log lines one connection may cause per second (the rest are counted, not written).
+    log_lines_per_conn_per_s: float = 5.0
     # Per-connection request rate: a burst bucket refilled at this rate.
     requests_per_s: float = 50.0
     request_burst: int = 100

@@ -34,14 +34,16 @@ from zego_py.protocol import (
     encode_push,
     encode_reply,
 )
-from zego_py.token import TokenClaims, generateToken04
+from zego_py.token import TokenClaims, TokenError, generateToken04
 
 from .addresses import is_loopback
 from .auth import check_login
 from .config import ServerConfig
 from .http_routes import make_http_route
+from .logsafe import LogBudget, clip
 from .relay import Relay
 from .rooms import Outgoing, RoomRegistry
+from .throttle import FailureThrottle
 
 __all__ = ["RoomServer", "serve_rooms"]
 
@@ -62,7 +64,9 @@ class Connection:
         self.rate = config.requests_per_s
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
-        self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        self.address = ws.remote_address[0] if ws.remote_address else "?"
+        self.peer = f"{self.address}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        self.log_budget = LogBudget(config.log_lines_per_conn_per_s)
         self.on_loopback = bool(ws.local_address) and is_loopback(ws.local_address[0])
 
     def send(self, text: str) -> None:
@@ -113,6 +117,11 @@ class RoomServer:
         self._pending_streams: set[str] = set()
         self._per_address: dict[str, int] = {}
         self._detached: dict[int, _Detached] = {}
+        cfg = self.config
+        self.login_throttle = FailureThrottle(
+            free_failures=cfg.login_free_failures, base_s=cfg.login_backoff_base_s,
+            max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
+            max_keys=cfg.login_throttle_max_keys)
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -261,9 +270,7 @@ class RoomServer:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
         room_id = validation.check_room_id(b["roomID"])
         user = validation.check_user(b["user"])
-        claims = check_login(b["token"], app_id=self.config.app_id,
-                             secret=self.config.server_secret, room_id=room_id,
-                             user_id=user["userID"])
+        claims = self._checked_token(conn, b["token"], room_id, user["userID"])
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
@@ -288,12 +295,40 @@ class RoomServer:
 
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
-        # a renewal passes the same checks as a login (same room, same user)
-        claims = check_login(req.body["token"], app_id=self.config.app_id,
-                               secret=self.config.server_secret, room_id=session.room_id,
-                               user_id=session.user["userID"])
+        # a renewal passes the same checks (and throttle) as a login: same room, same user
+        claims = self._checked_token(conn, req.body["token"], session.room_id,
+                                     session.user["userID"])
         data = self.registry.renew_token(conn.key, req.body["roomID"], claims)
         return {**data, "reconnectToken": self._reconnect_token(claims)}
+
+    def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
+                       ) -> TokenClaims:
+        """check_login behind the failed-login throttle (docs/tokens.md).
+
+        A key (the address, the userID) that failed too often gets 1009015 without its
+        token being decrypted at all; every failure is logged, without the token text.
+        """
+        keys = (f"address {conn.address}", f"userID {user_id}")
+        wait = max(self.login_throttle.blocked_for(k) for k in keys)
+        if wait > 0:
+            if conn.log_budget.take():
+                log.warning("conn %d (%s): login as %s throttled for %.1f s more", conn.key,
+                            conn.peer, clip(user_id), wait)
+            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, "too many failed logins, retry later")
+        try:
+            claims = check_login(token, app_id=self.config.app_id,
+                                 secret=self.config.server_secret, room_id=room_id,
+                                 user_id=user_id)
+        except ZegoError as exc:
+            failures = max(self.login_throttle.failed(k) for k in keys)
+            if conn.log_budget.take():
+                detail = exc.detail if isinstance(exc, TokenError) else exc.message
+                log.warning("conn %d (%s): login as %s failed (%d): %s; token of %d chars, "
+                            "failure %d", conn.key, conn.peer, clip(user_id), int(exc.code),
+                            detail, len(token), failures)
+            raise
+        self.login_throttle.succeeded(keys[1])
+        return claims
 
     def _reconnect_token(self, claims: TokenClaims) -> str:
         """A token for re-login after a server restart, so a reconnect never fails on an
