@@ -2,7 +2,8 @@
 
 A hostile client controls request text; logged verbatim it could fill the disk (a 64 KB
 frame per line) or forge log lines (newlines, terminal escapes).  ``clip`` logs an
-escaped, truncated repr with the original length; ``LogBudget`` lets a noisy connection
+escaped, truncated repr with the original length (``zego_py.protocol.clip``, shared
+with the protocol's error messages); ``LogBudget`` lets a noisy connection
 write a few lines per second and counts the rest.
 """
 
@@ -10,18 +11,9 @@ from __future__ import annotations
 
 import time
 
+from zego_py.protocol import clip
+
 __all__ = ["LogBudget", "clip"]
-
-CLIP_CHARS = 40
-
-
-def clip(value: object, limit: int = CLIP_CHARS) -> str:
-    """An escaped repr of ``value``, at most ``limit`` characters, with its length if cut."""
-    text = ascii(value)
-    if len(text) <= limit:
-        return text
-    size = len(value) if isinstance(value, (str, bytes)) else len(text)
-    return f"{text[:limit]}...({size} chars)"
 
 
 class LogBudget:

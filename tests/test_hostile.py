@@ -14,12 +14,15 @@ from typing import Any
 
 import pytest
 import websockets
+from aiortc import RTCPeerConnection
+from conftest import LOOPBACK, Recorder, wait_until
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mock_server import ServerConfig
 from mock_server.server import RoomServer
-from zego_py import ErrorCode, generateToken04
+from zego_py import ErrorCode, ZegoExpressEngine, generateToken04
+from zego_py.media.ice import gathering_on, new_peer_connection
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -144,3 +147,79 @@ async def test_throttle_table_stays_bounded_under_invented_user_ids() -> None:
             assert (await raw.reply(rid))["code"] == ErrorCode.TOKEN_ERROR
         assert len(server.login_throttle) <= 50
         await raw.close()
+
+
+# ------------------------------------------------------------------ invalid Unicode
+
+LONE = "\ud800"  # json.dumps sends it as the escape \ud800, which json.loads accepts
+
+
+async def real_offer() -> tuple[RTCPeerConnection, str]:
+    """A genuine aiortc audio offer (loopback candidates), as a hand-written client has."""
+    pc = new_peer_connection()
+    pc.addTransceiver("audio", direction="sendonly")
+    with gathering_on(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+@contextlib.asynccontextmanager
+async def victim_in_room(url: str, user_id: str = "victim"
+                         ) -> AsyncIterator[tuple[ZegoExpressEngine, Recorder]]:
+    engine = ZegoExpressEngine(APP_ID, url, options=dict(LOOPBACK))
+    rec = Recorder()
+    rec.attach(engine, "roomStateChanged", "IMRecvBroadcastMessage", "IMRecvCustomCommand",
+               "roomUserUpdate", "roomExtraInfoUpdate", "streamExtraInfoUpdate",
+               "roomStreamUpdate")
+    try:
+        await engine.loginRoom("room1", token(user_id), {"userID": user_id},
+                               {"userUpdate": True})
+        yield engine, rec
+    finally:
+        await engine.close()
+
+
+async def test_lone_surrogates_are_rejected_and_the_room_survives() -> None:
+    async with hostile_server() as (server, url), victim_in_room(url) as (_, rec):
+        victim_conn = next(iter(server.connections.values()))
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        pc, sdp = await real_offer()
+        assert (await attacker.request("publish", roomID="room1", streamID="m1",
+                                       sdp=sdp))["code"] == 0
+        await wait_until(lambda: rec["roomStreamUpdate"], what="victim sees the stream")
+        attacks = [
+            ("sendBroadcastMessage", {"roomID": "room1", "message": "hi" + LONE}),
+            ("sendBarrageMessage", {"roomID": "room1", "message": LONE}),
+            ("sendCustomCommand", {"roomID": "room1", "command": LONE, "toUserIDs": []}),
+            ("sendCustomCommand", {"roomID": "room1", "command": "x",
+                                   "toUserIDs": ["victim" + LONE]}),
+            ("setRoomExtraInfo", {"roomID": "room1", "key": "k", "value": LONE}),
+            ("setStreamExtraInfo", {"streamID": "m1", "extraInfo": LONE}),
+            ("publish", {"roomID": "room1", "streamID": "m2", "extraInfo": LONE, "sdp": sdp}),
+        ]
+        for n, (kind, body) in enumerate(attacks):
+            reply = await attacker.request(kind, **body)
+            assert reply["code"] == ErrorCode.INPUT_PARAM_ERROR, (kind, reply)
+            assert "Unicode" in reply["message"]
+            # the victim keeps its socket and keeps receiving
+            await attacker.request("sendBroadcastMessage", roomID="room1", message=f"ok{n}")
+            await wait_until(lambda n=n: any(m["message"] == f"ok{n}"  # type: ignore[misc]
+                                             for e in rec["IMRecvBroadcastMessage"]
+                                             for m in e[1]), what=f"broadcast after {kind}")
+            await asyncio.sleep(0.1)  # pacing: 10 broadcasts/s per room
+        # a userName with a lone surrogate never enters the room
+        intruder = await Raw.connect(url)
+        reply = await intruder.login("intruder", userName="bad" + LONE)
+        assert reply["code"] == ErrorCode.INPUT_PARAM_ERROR
+        assert "intruder" not in {s.user["userID"] for s in server.registry.sessions.values()}
+        # nothing reached the room's state, so a later joiner logs in normally
+        async with victim_in_room(url, "latecomer") as (_, late):
+            assert late["roomStateChanged"][-1][1] == "LOGINED"
+        assert victim_conn.ws.state.name == "OPEN"
+        assert victim_conn is server.connections.get(victim_conn.key)
+        assert not any("RECONNECT" in e[1] for e in rec["roomStateChanged"])
+        assert server.registry.streams["m1"].extra_info == ""
+        await attacker.close()
+        await intruder.close()
+        await pc.close()
