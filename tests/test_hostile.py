@@ -223,3 +223,224 @@ async def test_lone_surrogates_are_rejected_and_the_room_survives() -> None:
         await attacker.close()
         await intruder.close()
         await pc.close()
+
+
+# ------------------------------------------------------------------ memory and descriptors
+
+
+async def test_custom_commands_to_invented_users_make_no_windows() -> None:
+    async with hostile_server(request_burst=3000, requests_per_s=3000) as (server, url):
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        rids = [await attacker.send("sendCustomCommand", roomID="room1", command="x",
+                                    toUserIDs=[f"ghost{i}"]) for i in range(2000)]
+        codes = {(await attacker.reply(rid))["code"] for rid in rids}
+        assert codes <= {0, ErrorCode.FREQUENCY_LIMITED}
+        room = server.registry.rooms["room1"]
+        assert len(room.rates) <= len(room.members) + 4, list(room.rates)[:5]
+        await attacker.close()
+
+
+async def _publish(raw: Raw, stream_id: str) -> tuple[RTCPeerConnection, dict[str, Any]]:
+    pc, sdp = await real_offer()
+    return pc, await raw.request("publish", roomID="room1", streamID=stream_id, sdp=sdp)
+
+
+async def _play(raw: Raw, stream_id: str) -> tuple[RTCPeerConnection, dict[str, Any]]:
+    pc = new_peer_connection()
+    pc.addTransceiver("audio", direction="recvonly")
+    with gathering_on(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createOffer())
+    return pc, await raw.request("play", streamID=stream_id, sdp=pc.localDescription.sdp)
+
+
+async def test_peer_connections_are_capped_per_session_and_per_address() -> None:
+    async with hostile_server(max_peers_per_session=3, max_peers_per_address=5,
+                              max_streams_per_user=4) as (server, url):
+        pcs = []
+        a = await Raw.connect(url)
+        assert (await a.login("a"))["code"] == 0
+        for n in range(3):
+            pc, reply = await _publish(a, f"a{n}")
+            pcs.append(pc)
+            assert reply["code"] == 0
+        pc, reply = await _publish(a, "a3")
+        pcs.append(pc)
+        assert (reply["code"], reply["message"]) == (
+            ErrorCode.PUBLISH_FORBIDDEN, "too many peer connections for this session")
+        pc, reply = await _play(a, "a0")
+        pcs.append(pc)
+        assert reply["code"] == ErrorCode.PLAY_FORBIDDEN
+        # a second session from the same address gets the address's remainder (2)
+        b = await Raw.connect(url)
+        assert (await b.login("b"))["code"] == 0
+        for stream_id in ("a0", "a1"):
+            pc, reply = await _play(b, stream_id)
+            pcs.append(pc)
+            assert reply["code"] == 0
+        pc, reply = await _publish(b, "b0")
+        pcs.append(pc)
+        assert (reply["code"], reply["message"]) == (
+            ErrorCode.PUBLISH_FORBIDDEN, "too many peer connections from this address")
+        assert set(server.registry.streams) == {"a0", "a1", "a2"}
+        assert sum(1 + len(p.listeners) for p in server.relay.streams.values()) == 5
+        # another address is not affected
+        c = await Raw.connect(url, local_addr=("127.0.0.4", 0))
+        assert (await c.login("c"))["code"] == 0
+        pc, reply = await _play(c, "a2")
+        pcs.append(pc)
+        assert reply["code"] == 0
+        for raw in (a, b, c):
+            await raw.close()
+        await asyncio.gather(*(p.close() for p in pcs))
+
+
+async def test_sessions_in_their_grace_period_count_against_the_address_cap() -> None:
+    async with hostile_server(max_connections_per_address=3, session_grace_s=30.0) as (_, url):
+        for n in range(3):  # log in and drop the socket: each session waits to be resumed
+            raw = await Raw.connect(url)
+            assert (await raw.login(f"ghost{n}"))["code"] == 0
+            await raw.close()
+        refused = await websockets.connect(url)
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(refused.recv(), 5)
+        assert refused.close_code == 1013
+
+
+async def test_dead_transports_are_reaped_and_the_room_told() -> None:
+    async with hostile_server(peer_connect_timeout_s=1.0) as (server, url), \
+            victim_in_room(url) as (_, rec):
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        # publish, never apply the answer: the relay's transport never connects
+        pc, reply = await _publish(attacker, "never")
+        assert reply["code"] == 0
+        await wait_until(lambda: any(e[1] == "ADD" for e in rec["roomStreamUpdate"]))
+        await wait_until(lambda: "never" not in server.relay.streams
+                         and "never" not in server.registry.streams, timeout=5,
+                         what="publisher reaped")
+        await wait_until(lambda: any(e[1] == "DELETE" for e in rec["roomStreamUpdate"]),
+                         what="the victim is told the stream is gone")
+        # a listener that never connects is reaped too, and may play again afterwards
+        from aiortc import RTCSessionDescription
+
+        pub, reply = await _publish(attacker, "live")
+        await pub.setRemoteDescription(RTCSessionDescription(reply["data"]["sdp"], "answer"))
+        listener = await Raw.connect(url)
+        assert (await listener.login("lurker"))["code"] == 0
+        dead, reply = await _play(listener, "live")
+        assert reply["code"] == 0
+        await wait_until(lambda: server.relay.streams["live"].listeners == {}
+                         and not server.registry.streams["live"].players, timeout=5,
+                         what="listener reaped")
+        again, reply = await _play(listener, "live")
+        assert reply["code"] == 0  # not 1103049 "repeated pull": the registry agrees
+        # a connected publisher whose transport closes (its DTLS close_notify) is reaped
+        await wait_until(lambda: server.relay.streams["live"].pc.connectionState
+                         == "connected", timeout=10, what="publisher connected")
+        await pub.close()
+        await wait_until(lambda: "live" not in server.registry.streams
+                         and "live" not in server.relay.streams, what="closed publisher reaped")
+        await wait_until(lambda: sum(e[1] == "DELETE" for e in rec["roomStreamUpdate"]) == 2)
+        await asyncio.gather(pc.close(), dead.close(), again.close())
+        await attacker.close()
+        await listener.close()
+
+
+class NonReader:
+    """A WebSocket client that logs in and then never reads again: raw TCP with a tiny
+    receive buffer, framed by websockets' sans-I/O client protocol."""
+
+    def __init__(self, sock: Any, protocol: Any) -> None:
+        self.sock = sock
+        self.protocol = protocol
+
+    @classmethod
+    async def login(cls, url: str, user_id: str) -> NonReader:
+        import socket
+
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        loop = asyncio.get_running_loop()
+        uri = parse_uri(url)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (uri.host, uri.port))
+        protocol = ClientProtocol(uri)
+        protocol.send_request(protocol.connect())
+        self = cls(sock, protocol)
+        await self._flush()
+        while protocol.handshake_exc is None and protocol.state.name == "CONNECTING":
+            protocol.receive_data(await loop.sock_recv(sock, 4096))
+        protocol.send_text(json.dumps({"v": 1, "id": 1, "type": "login", "roomID": "room1",
+                                       "token": token(user_id),
+                                       "user": {"userID": user_id}}).encode())
+        await self._flush()
+        return self
+
+    async def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+
+async def test_a_socket_that_does_not_read_is_cut_off_by_bytes() -> None:
+    cap = 64 * 1024
+    # heartbeats slower than the test: the cut-off must come from the byte cap
+    async with hostile_server(max_outbox_bytes=cap, ping_interval_s=60.0,
+                              ping_timeout_s=60.0) as (server, url):
+        slow = await NonReader.login(url, "slow")
+        await wait_until(lambda: any(s.user["userID"] == "slow"
+                                     for s in server.registry.sessions.values()))
+        slow_conn = next(c for c in server.connections.values()
+                         if server.registry.sessions[c.key].user["userID"] == "slow")
+        # Linux autotunes a loopback send buffer up to 4 MB; pin it small so "the pipe is
+        # full" happens within the test instead of after ~70 s at 200 pushes/s.
+        import socket
+
+        slow_conn.ws.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        sender = await Raw.connect(url)
+        assert (await sender.login("sender"))["code"] == 0
+        sent = 0
+        async with asyncio.timeout(30):  # custom commands of 1 KB at 200/s to "slow"
+            while not slow_conn.overflowed:
+                assert slow_conn.queued_bytes <= cap
+                rids = [await sender.send("sendCustomCommand", roomID="room1",
+                                          command="y" * 1000, toUserIDs=["slow"])
+                        for _ in range(20)]
+                for rid in rids:
+                    await sender.reply(rid)
+                sent += 20
+                await asyncio.sleep(0.1)
+        assert slow_conn.queued_bytes <= cap
+        # it cannot read our close frame (1008 "too slow"): the TCP link is aborted after
+        # the close timeout, and the session goes to its grace period as any lost socket
+        await wait_until(lambda: slow_conn.ws.state.name == "CLOSED", timeout=10,
+                         what="the slow socket closed")
+        assert (await sender.request("ping"))["code"] == 0  # the sender is unaffected
+        assert sent * 1000 < 4 * cap  # cut off after ~cap + small kernel buffers
+        await sender.close()
+        slow.sock.close()
+
+
+async def test_malformed_frames_spend_the_budget_and_are_logged_bounded(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with hostile_server(request_burst=20, requests_per_s=1.0) as (_, url):
+        raw = await Raw.connect(url)
+        garbage = "{" + "\n\x1b[2J" * 8000  # 16 KB of newlines and terminal escapes
+        with caplog.at_level("INFO", logger="mock_server"):
+            for _ in range(200):
+                await raw.ws.send(garbage)
+            # the budget (20) is spent: a valid request is now refused
+            reply = await raw.request("ping")
+            assert reply["code"] == ErrorCode.FREQUENCY_LIMITED
+            errors = [p for p in raw.pushes if p["type"] == "error"]
+            assert len(errors) <= 21  # one per unit of budget, not 200
+        lines = [r.getMessage() for r in caplog.records if r.name == "mock_server"]
+        assert len(lines) <= 10
+        assert all(len(line) < 300 and "\x1b" not in line and "\n" not in line
+                   for line in lines)
+        await raw.close()
