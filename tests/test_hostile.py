@@ -9,6 +9,7 @@ import base64
 import contextlib
 import json
 import struct
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -258,38 +259,32 @@ async def test_peer_connections_are_capped_per_session_and_per_address() -> None
     async with hostile_server(max_peers_per_session=3, max_peers_per_address=5,
                               max_streams_per_user=4) as (server, url):
         pcs = []
+
+        async def attempt(negotiation: Any) -> tuple[int, str]:
+            pc, reply = await negotiation
+            pcs.append(pc)
+            return reply["code"], reply["message"]
+
         a = await Raw.connect(url)
         assert (await a.login("a"))["code"] == 0
         for n in range(3):
-            pc, reply = await _publish(a, f"a{n}")
-            pcs.append(pc)
-            assert reply["code"] == 0
-        pc, reply = await _publish(a, "a3")
-        pcs.append(pc)
-        assert (reply["code"], reply["message"]) == (
+            assert (await attempt(_publish(a, f"a{n}")))[0] == 0
+        assert await attempt(_publish(a, "a3")) == (
             ErrorCode.PUBLISH_FORBIDDEN, "too many peer connections for this session")
-        pc, reply = await _play(a, "a0")
-        pcs.append(pc)
-        assert reply["code"] == ErrorCode.PLAY_FORBIDDEN
+        assert (await attempt(_play(a, "a0")))[0] == ErrorCode.PLAY_FORBIDDEN
         # a second session from the same address gets the address's remainder (2)
         b = await Raw.connect(url)
         assert (await b.login("b"))["code"] == 0
         for stream_id in ("a0", "a1"):
-            pc, reply = await _play(b, stream_id)
-            pcs.append(pc)
-            assert reply["code"] == 0
-        pc, reply = await _publish(b, "b0")
-        pcs.append(pc)
-        assert (reply["code"], reply["message"]) == (
+            assert (await attempt(_play(b, stream_id)))[0] == 0
+        assert await attempt(_publish(b, "b0")) == (
             ErrorCode.PUBLISH_FORBIDDEN, "too many peer connections from this address")
         assert set(server.registry.streams) == {"a0", "a1", "a2"}
         assert sum(1 + len(p.listeners) for p in server.relay.streams.values()) == 5
         # another address is not affected
         c = await Raw.connect(url, local_addr=("127.0.0.4", 0))
         assert (await c.login("c"))["code"] == 0
-        pc, reply = await _play(c, "a2")
-        pcs.append(pc)
-        assert reply["code"] == 0
+        assert (await attempt(_play(c, "a2")))[0] == 0
         for raw in (a, b, c):
             await raw.close()
         await asyncio.gather(*(p.close() for p in pcs))
@@ -444,3 +439,136 @@ async def test_malformed_frames_spend_the_budget_and_are_logged_bounded(
         assert all(len(line) < 300 and "\x1b" not in line and "\n" not in line
                    for line in lines)
         await raw.close()
+
+
+# ------------------------------------------------------------------ LOW
+
+
+async def test_reconnect_tokens_do_not_renew_forever() -> None:
+    from zego_py.token import decode_token04
+
+    async with hostile_server(reconnect_token_grace_s=2) as (_, url):
+        app_token = token("alice", seconds=2)
+        app_expire = decode_token04(app_token, SECRET).expire
+        first = await Raw.connect(url)
+        reply = await first.login("alice", tok=app_token)
+        r1 = reply["data"]["reconnectToken"]
+        assert decode_token04(r1, SECRET).expire == app_expire + 2
+        # log in with the reconnect token (as after a restart): its child keeps the deadline
+        second = await Raw.connect(url)
+        reply = await second.login("alice", tok=r1)
+        assert reply["code"] == 0
+        r2 = reply["data"]["reconnectToken"]
+        assert decode_token04(r2, SECRET).expire <= app_expire + 2
+        third = await Raw.connect(url)
+        r3 = (await third.login("alice", tok=r2))["data"]["reconnectToken"]
+        assert decode_token04(r3, SECRET).expire <= app_expire + 2
+        await asyncio.sleep(app_expire + 2 - time.time() + 0.2)
+        late = await Raw.connect(url)
+        assert (await late.login("alice", tok=r3))["code"] == ErrorCode.TOKEN_EXPIRED
+        for raw in (first, second, third, late):
+            await raw.close()
+
+
+async def test_non_sdp_offers_are_never_published(caplog: pytest.LogCaptureFixture) -> None:
+    async with hostile_server() as (server, url), victim_in_room(url) as (_, rec):
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        pc, sdp = await real_offer()
+        offers = [
+            "hello opus/48000",  # not SDP at all: aiortc parses it to "no media"
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n",
+            sdp.replace("a=setup:actpass", "a=setup:bogus"),  # made aiortc raise KeyError
+            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
+        ]
+        for n, offer in enumerate(offers):
+            reply = await attacker.request("publish", roomID="room1", streamID=f"x{n}",
+                                           sdp=offer)
+            assert reply["code"] == ErrorCode.PUBLISH_INNER_ERROR, reply
+            # generic: no exception text, nothing the attacker wrote
+            assert reply["message"] == "the publish offer is not an SDP audio offer with Opus"
+        assert not server.registry.streams and not server.relay.streams
+        assert (await attacker.request("publish", roomID="room1", streamID="real",
+                                       sdp=sdp))["code"] == 0
+        reply = await attacker.request("play", streamID="real", sdp="hello opus/48000")
+        assert (reply["code"], reply["message"]) == (
+            ErrorCode.INPUT_PARAM_ERROR, "the play offer is not an SDP audio offer with Opus")
+        await wait_until(lambda: rec["roomStreamUpdate"])
+        assert [s["streamID"] for e in rec["roomStreamUpdate"] for s in e[2]] == ["real"]
+        await attacker.close()
+        await pc.close()
+
+
+async def test_non_ascii_resume_token_is_answered_cleanly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with hostile_server(session_grace_s=10.0) as (_, url):
+        owner = await Raw.connect(url)
+        key = (await owner.login("alice"))["data"]["sessionKey"]
+        await owner.close()  # the session waits in its grace period
+        thief = await Raw.connect(url)
+        with caplog.at_level("INFO"):
+            reply = await thief.request("resume", roomID="room1", sessionKey=key,
+                                        resumeToken="ü" * 32)
+        assert (reply["code"], reply["message"]) == (ErrorCode.NOT_LOGIN,
+                                                     "no session to resume")
+        assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+        await thief.close()
+
+
+# ------------------------------------------------------------------ Origin and Host
+
+
+async def _http(url: str, request: str) -> bytes:
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request.replace("PORT", str(port)).encode())
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    return status
+
+
+_UPGRADE = ("GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "{origin}\r\n")
+
+
+async def test_foreign_origins_are_refused_on_the_websocket() -> None:
+    async with hostile_server() as (_, url):
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, origin="http://evil.example")  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+        # not a dev server: another local port is foreign too
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(url, origin="http://127.0.0.1:1")  # type: ignore[arg-type]
+        # our own page (same host:port) and non-browser clients (no Origin) get in
+        own = await websockets.connect(url, origin=f"http://127.0.0.1:{port}")  # type: ignore[arg-type]
+        await own.close()
+        plain = await websockets.connect(url)
+        await plain.close()
+
+
+async def test_dev_server_refuses_dns_rebinding() -> None:
+    from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
+
+    server = RoomServer(ServerConfig(app_id=DEV_APP_ID, server_secret=DEV_SERVER_SECRET,
+                                     dev_mode=True))
+    async with server.running("127.0.0.1", 0) as url:
+        rebound = "GET /dev/token?userID=mallory HTTP/1.1\r\nHost: evil.example:PORT\r\n\r\n"
+        assert b" 403 " in await _http(url, rebound)
+        local = "GET /dev/token?userID=web HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n\r\n"
+        assert b" 200 " in await _http(url, local)
+        assert b" 200 " in await _http(url, local.replace("127.0.0.1", "localhost"))
+        # the socket, too, answers only to its own host names
+        upgrade = _UPGRADE.format(host="evil.example:PORT",
+                                  origin="Origin: http://evil.example:PORT\r\n")
+        assert b" 403 " in await _http(url, upgrade)
+        upgrade = _UPGRADE.format(host="127.0.0.1:PORT", origin="")
+        assert b" 101 " in await _http(url, upgrade)
+        # dev mode relaxes Origin to any loopback page (a dev page on another port)
+        dev_page = await websockets.connect(url, origin="http://localhost:5173")  # type: ignore[arg-type]
+        await dev_page.close()
+    # /dev/token exists only in dev mode, whatever the credentials
+    async with hostile_server() as (_, url):
+        assert b" 404 " in await _http(url, "GET /dev/token?userID=x HTTP/1.1\r\n"
+                                            "Host: 127.0.0.1:PORT\r\n\r\n")
