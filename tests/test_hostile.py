@@ -290,6 +290,22 @@ async def test_peer_connections_are_capped_per_session_and_per_address() -> None
         await asyncio.gather(*(p.close() for p in pcs))
 
 
+async def test_an_answer_without_ice_candidates_is_not_a_success() -> None:
+    """Out of descriptors, gathering finds no socket: the publish must fail, not answer 0
+    with an answer nobody can connect to.  An address this machine does not have (TEST-NET,
+    binding fails locally, nothing is sent) makes gathering come back empty the same way."""
+    async with hostile_server(host_addresses=("192.0.2.1",)) as (server, url):
+        raw = await Raw.connect(url)
+        assert (await raw.login("a"))["code"] == 0
+        pc, sdp = await real_offer()
+        reply = await raw.request("publish", roomID="room1", streamID="s", sdp=sdp)
+        assert (reply["code"], reply["message"]) == (ErrorCode.PUBLISH_INNER_ERROR,
+                                                     "publish negotiation failed")
+        assert not server.registry.streams and not server.relay.streams
+        await pc.close()
+        await raw.close()
+
+
 async def test_sessions_in_their_grace_period_count_against_the_address_cap() -> None:
     async with hostile_server(max_connections_per_address=3, session_grace_s=30.0) as (_, url):
         for n in range(3):  # log in and drop the socket: each session waits to be resumed
