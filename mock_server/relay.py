@@ -159,39 +159,36 @@ class Relay:
             self._reapers.add(task)
             task.add_done_callback(self._reapers.discard)
 
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                reap()
-
         def deadline() -> None:
             if pc.connectionState not in ("connected", "closed"):
                 log.info("stream %s: a peer connection did not connect within %.0f s",
                          stream_id, self.connect_timeout_s)
                 reap()
 
-        handle = asyncio.get_running_loop().call_later(self.connect_timeout_s, deadline)
-        pc.on("connectionstatechange", lambda: handle.cancel()
-              if pc.connectionState in ("connected", "failed", "closed") else None)
+        timer = asyncio.get_running_loop().call_later(self.connect_timeout_s, deadline)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState != "connecting":
+                timer.cancel()
+            if pc.connectionState in ("failed", "closed"):
+                reap()
 
     async def _reap(self, pc: RTCPeerConnection, stream_id: str, key: int | None) -> None:
+        """Drop ``pc`` if it is still the relay's; tell the server what went with it."""
         published = self.streams.get(stream_id)
-        if published is None:
-            await pc.close()
-            return
-        if key is None:
-            if published.pc is not pc:
-                return
+        entry = None if published is None or key is None else published.listeners.get(key)
+        if published is not None and key is None and published.pc is pc:
             log.info("stream %s: publisher transport %s, removing the stream", stream_id,
                      pc.connectionState)
             await self.remove_publisher(stream_id)
-        else:
-            entry = published.listeners.get(key)
-            if entry is None or entry[0] is not pc:
-                return
+        elif key is not None and entry is not None and entry[0] is pc:
             log.info("stream %s: listener %d transport %s, removing it", stream_id, key,
                      pc.connectionState)
             await self.remove_listener(stream_id, key)
+        else:  # already replaced or removed
+            await pc.close()
+            return
         if self.on_peer_gone is not None:
             await self.on_peer_gone(stream_id, key)
 
