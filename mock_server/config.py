@@ -50,6 +50,8 @@ class ServerConfig:
     custom_command_per_room_per_s: int = 10
     # Log lines one connection may cause per second (the rest are counted, not written).
     log_lines_per_conn_per_s: float = 5.0
+    # ... and all connections together (many sockets must not multiply the log).
+    log_lines_per_s: float = 50.0
     # Per-connection request rate: a burst bucket refilled at this rate.
     requests_per_s: float = 50.0
     request_burst: int = 100

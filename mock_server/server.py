@@ -145,6 +145,7 @@ class RoomServer:
         self._per_address: dict[str, int] = {}
         self._detached: dict[int, _Detached] = {}
         cfg = self.config
+        self._log_budget = LogBudget(cfg.log_lines_per_s)
         self.login_throttle = FailureThrottle(
             free_failures=cfg.login_free_failures, base_s=cfg.login_backoff_base_s,
             max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
@@ -166,6 +167,10 @@ class RoomServer:
             "play": self._play,
             "stopPlay": self._stop_play,
         }
+
+    def _may_log(self, conn: Connection) -> bool:
+        """Lines a client can cause are budgeted per connection and for the whole server."""
+        return conn.log_budget.take() and self._log_budget.take()
 
     # ------------------------------------------------------------------ sockets
     def _connections_from(self, address: str) -> int:
@@ -219,7 +224,7 @@ class RoomServer:
         except ProtocolError as exc:
             if not allowed:
                 return
-            if conn.log_budget.take():  # exc.message quotes client text only clipped
+            if self._may_log(conn):  # exc.message quotes client text only clipped
                 log.info("conn %d (%s): bad frame of %d chars: %s", conn.key, conn.peer,
                          len(frame), exc.message)
             if exc.request_id is not None:
@@ -237,7 +242,7 @@ class RoomServer:
         except ZegoError as exc:
             conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except Exception:
-            if conn.log_budget.take():
+            if self._may_log(conn):
                 log.exception("conn %d: %s failed", conn.key, request.type)
             conn.send(encode_reply(Reply(request.id, ErrorCode.ROOM_INNER_ERROR,
                                          "internal server error")))
@@ -354,7 +359,7 @@ class RoomServer:
         keys = (f"address {conn.address}", f"userID {user_id}")
         wait = max(self.login_throttle.blocked_for(k) for k in keys)
         if wait > 0:
-            if conn.log_budget.take():
+            if self._may_log(conn):
                 log.warning("conn %d (%s): login as %s throttled for %.1f s more", conn.key,
                             conn.peer, clip(user_id), wait)
             raise ZegoError(ErrorCode.FREQUENCY_LIMITED, "too many failed logins, retry later")
@@ -364,7 +369,7 @@ class RoomServer:
                                  user_id=user_id)
         except ZegoError as exc:
             failures = max(self.login_throttle.failed(k) for k in keys)
-            if conn.log_budget.take():
+            if self._may_log(conn):
                 detail = exc.detail if isinstance(exc, TokenError) else exc.message
                 log.warning("conn %d (%s): login as %s failed (%d): %s; token of %d chars, "
                             "failure %d", conn.key, conn.peer, clip(user_id), int(exc.code),
