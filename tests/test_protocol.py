@@ -157,3 +157,11 @@ def test_error_messages_quote_client_text_bounded() -> None:
     with pytest.raises(ProtocolError) as err:
         decode_from_client(json.dumps({"v": 1, "id": 1, "type": "x\n" * 5000}))
     assert len(err.value.message) < 120 and "\n" not in err.value.message
+
+
+def test_encoders_refuse_lone_surrogates() -> None:
+    with pytest.raises(ProtocolError, match="Unicode"):
+        encode_request(Request(1, "sendBroadcastMessage", {"roomID": "r", "message": "\ud800"}))
+    with pytest.raises(ProtocolError, match="Unicode"):
+        encode_push(Push("error", {"code": 1, "message": "\udfff"}))
+    assert "\U0001F600" in encode_reply(Reply(1, 0, "\U0001F600"))

@@ -234,7 +234,16 @@ def decode_from_server(text: str | bytes) -> Reply | Push:
 
 
 def _dump(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; a lone surrogate is refused here too, since websockets would fail
+    to encode the frame and close the socket (an app's own bad string would cost it its
+    connection)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("invalid Unicode (lone surrogate)") from None
+    return text
 
 
 def encode_request(request: Request) -> str:
