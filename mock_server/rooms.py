@@ -20,7 +20,7 @@ from typing import Any
 
 from zego_py.enums import StreamDeleteReason, UpdateType
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.protocol import Push
+from zego_py.protocol import Push, clip
 from zego_py.token import TokenClaims
 
 from .auth import check_publish
@@ -127,7 +127,7 @@ class RoomRegistry:
     def _session_in_room(self, key: int, room_id: str) -> tuple[Session, Room]:
         session = self._session(key)
         if session.room_id != room_id:
-            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {room_id!r}")
+            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {clip(room_id)}")
         return session, self.rooms[room_id]
 
     @staticmethod
