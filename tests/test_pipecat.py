@@ -1,0 +1,181 @@
+"""The pipecat transport in a real pipecat pipeline, on the real room server over 127.0.0.1.
+
+A bot runs ``[transport.input(), Repeat(), transport.output()]`` (pipecat's output plays
+only ``OutputAudioRawFrame``s, so something must turn what it hears into speech; here that
+is the audio itself).  A talker publishes 600 Hz and a listener plays both the talker's
+stream and the bot's: the bot's is 600 Hz (FFT), and its onset trails the talker's by the
+round trip through the bot, which is printed as a figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+from audio_helpers import dominant_frequency, sine, tone_amplitude
+from conftest import LOOPBACK, Harness, Recorder, make_token, wait_until
+
+from mock_server import DEV_APP_ID
+
+pytest.importorskip("pipecat", reason="pipecat-ai is not installed (the `pipecat` extra)")
+
+from pipecat.frames.frames import (  # noqa: E402
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    UserAudioRawFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker  # noqa: E402
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  # noqa: E402
+from pipecat.workers.runner import WorkerRunner  # noqa: E402
+
+from zego_py import AudioSource  # noqa: E402
+from zego_py.integrations.pipecat import ZegoParams, ZegoTransport  # noqa: E402
+
+pytestmark = pytest.mark.timeout(40)
+
+RATE = 48000
+FRAME = 960  # 20 ms
+TONE_HZ = 600.0
+AUDIBLE = 0.02  # tone amplitude (fraction of full scale) that counts as heard
+
+
+class Repeat(FrameProcessor):
+    """Says what it hears: each ``InputAudioRawFrame`` becomes an ``OutputAudioRawFrame``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: set[str] = set()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            if isinstance(frame, UserAudioRawFrame):
+                self.users.add(frame.user_id)
+            await self.push_frame(OutputAudioRawFrame(
+                audio=frame.audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels))
+        else:
+            await self.push_frame(frame, direction)
+
+
+def bot_transport(url: str, user_id: str = "bot", **params: Any) -> ZegoTransport:
+    return ZegoTransport(server=url, appID=DEV_APP_ID, token=make_token(user_id), roomID="room1",
+                         userID=user_id, params=ZegoParams(
+                             audio_in_enabled=True, audio_out_enabled=True,
+                             audio_out_end_silence_secs=0, engine_options=dict(LOOPBACK),
+                             **params))
+
+
+@contextlib.asynccontextmanager
+async def running(*processors: FrameProcessor, rate_in: int = 16000, rate_out: int = 24000
+                  ) -> AsyncIterator[PipelineWorker]:
+    """A pipecat pipeline run by a WorkerRunner (PipelineRunner's 1.14 name) until cancelled."""
+    worker = PipelineWorker(Pipeline(list(processors)), idle_timeout_secs=None,
+                            params=PipelineParams(audio_in_sample_rate=rate_in,
+                                                  audio_out_sample_rate=rate_out))
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    run = asyncio.ensure_future(runner.run())
+    try:
+        yield worker
+    finally:
+        await worker.cancel()
+        await asyncio.wait_for(run, 10)
+
+
+class Onsets:
+    """Arrival time of every frame a listener gets from each stream it plays."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[tuple[float, np.ndarray]]] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def play(self, engine: Any, stream_id: str) -> None:
+        async def collect() -> None:
+            remote = await engine.startPlayingStream(stream_id, {"speaker": False})
+            got = self.frames.setdefault(stream_id, [])
+            async for pcm in remote.audioFrames():
+                got.append((time.monotonic(), pcm))
+        self.tasks.append(asyncio.ensure_future(collect()))
+
+    def onset(self, stream_id: str, after: float) -> float | None:
+        """When the tone became audible in ``stream_id`` (after ``after``), or None."""
+        for t, pcm in self.frames.get(stream_id, []):
+            if t > after and tone_amplitude(pcm, RATE, TONE_HZ, 60.0) > AUDIBLE:
+                return t
+        return None
+
+    def pcm(self, stream_id: str, start: float, seconds: float) -> np.ndarray:
+        return np.concatenate([p for t, p in self.frames[stream_id] if start <= t < start + seconds])
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def push_paced(source: AudioSource, tone_from: float, until: float) -> None:
+    """Real-time 20 ms frames: silence, then 600 Hz from ``tone_from`` (monotonic seconds)."""
+    start = time.monotonic()
+    n = 0
+    while (now := time.monotonic()) < until:
+        pcm = (sine(TONE_HZ, FRAME, amplitude=0.3, start=n * FRAME) if now >= tone_from
+               else np.zeros(FRAME, np.int16))
+        await source.captureFrame(pcm)
+        n += 1
+        await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+
+
+async def test_pipeline_repeats_what_it_hears_at_600_hz(harness: Harness) -> None:
+    transport = bot_transport(harness.url)
+    repeat = Repeat()
+    listener, heard_of = await harness.joined("listener")
+    talker, _ = await harness.joined("talker")
+    onsets = Onsets()
+    try:
+        async with running(transport.input(), repeat, transport.output()):
+            bot_stream = "bot_main"
+            await wait_until(lambda: bot_stream in announced(heard_of), 15, "bot's stream")
+            onsets.play(listener, bot_stream)
+            source = AudioSource(RATE, 1)
+            talker.startPublishingStream("talker", await talker.createStream(
+                {"custom": {"source": source}}))
+            await wait_until(lambda: "talker" in announced(heard_of), 10, "talker's stream")
+            onsets.play(listener, "talker")
+            # silence until both the bot and the listener surely play the talker, then the tone
+            tone_from = time.monotonic() + 2.0
+            pusher = asyncio.ensure_future(push_paced(source, tone_from, tone_from + 3.0))
+            await wait_until(lambda: onsets.onset(bot_stream, tone_from) is not None, 10,
+                             "the bot repeating the tone")
+            await asyncio.sleep(1.2)
+            pusher.cancel()
+            talker_on = onsets.onset("talker", tone_from)
+            bot_on = onsets.onset(bot_stream, tone_from)
+            assert talker_on is not None and bot_on is not None
+            heard = onsets.pcm(bot_stream, bot_on + 0.1, 1.0)
+            freq = dominant_frequency(heard, RATE, 100)
+            round_trip_ms = (bot_on - talker_on) * 1000
+            print(f"\nFIGURE pipecat round trip (talker -> bot pipeline -> listener, beyond the "
+                  f"direct path): {round_trip_ms:.0f} ms; bot's stream {freq:.1f} Hz")
+            assert abs(freq - TONE_HZ) < 5, freq
+            assert tone_amplitude(heard, RATE, TONE_HZ, 60.0) > 0.1  # repeated at level
+            assert 0 < round_trip_ms < 400, round_trip_ms
+            assert repeat.users == {"talker"}  # the listener publishes nothing; never itself
+    finally:
+        await onsets.close()
+
+
+
+def announced(rec: Recorder) -> set[str]:
+    """The streamIDs in the room, from the roomStreamUpdate events an engine got."""
+    streams: set[str] = set()
+    for _room, kind, stream_list, _ext in rec["roomStreamUpdate"]:
+        ids = {s["streamID"] for s in stream_list}
+        streams = streams | ids if kind == "ADD" else streams - ids
+    return streams

@@ -1,0 +1,431 @@
+"""A pipecat transport for zego_py rooms: a voice agent sits in a room as one more user.
+
+    transport = ZegoTransport(server=URL, appID=APP_ID, token=TOKEN, roomID="room1",
+                              userID="agent", params=ZegoParams(audio_in_enabled=True,
+                                                                audio_out_enabled=True))
+    pipeline = Pipeline([transport.input(), stt, llm, tts, transport.output()])
+
+It follows pipecat's LiveKit and Daily transports: one room client (an engine) shared by
+the input and the output processor, which join the room in ``setup`` and leave on
+End/Cancel.  The input plays every other user's stream (or those of
+``ZegoParams.audio_in_users``) to code only and pushes each as ``UserAudioRawFrame``s
+(``InputAudioRawFrame``s tagged with the publisher's userID) at ``audio_in_sample_rate``.
+The output publishes one stream (``ZegoParams.audio_out_stream_id``, default
+``f"{userID}_main"``) from an ``AudioSource`` fed with the ``OutputAudioRawFrame``s it
+gets; an ``InterruptionFrame`` clears that source's queue (barge-in).  Room events become
+transport events (``on_participant_joined``, ``on_participant_left``,
+``on_first_participant_joined``, ...).  docs/agents.md has the parameters and figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+try:
+    from aiortc.mediastreams import MediaStreamError
+    from loguru import logger
+    from pipecat.audio.utils import create_stream_resampler
+    from pipecat.frames.frames import (
+        CancelFrame,
+        EndFrame,
+        Frame,
+        InterruptionFrame,
+        OutputAudioRawFrame,
+        StartFrame,
+        UserAudioRawFrame,
+    )
+    from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+    from pipecat.transports.base_input import BaseInputTransport
+    from pipecat.transports.base_output import BaseOutputTransport
+    from pipecat.transports.base_transport import BaseTransport, TransportParams
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the extra
+    raise ModuleNotFoundError(
+        f"{exc.name} is missing: zego_py.integrations.pipecat needs the `pipecat` extra "
+        "(pip install 'zego_py[pipecat]')"
+    ) from exc
+
+from ..engine import ZegoExpressEngine
+from ..media.sources import AudioSource
+
+__all__ = ["ZegoParams", "ZegoTransport"]
+
+ROOM_RATE = 48000  # what audioFrames() yields: mono int16 at 48 kHz
+PUBLISH_TIMEOUT_S = 10.0
+EVENTS = (
+    "on_connected",
+    "on_disconnected",
+    "on_participant_joined",
+    "on_participant_left",
+    "on_first_participant_joined",
+    "on_client_connected",
+    "on_client_disconnected",
+    "on_audio_track_subscribed",
+    "on_audio_track_unsubscribed",
+)
+LOST_REASONS = ("KICKOUT", "RECONNECT_FAILED")  # roomStateChanged reasons that end the session
+
+EventCaller = Callable[..., Awaitable[None]]
+
+
+class ZegoParams(TransportParams):
+    """pipecat's ``TransportParams`` plus what a zego_py room needs.
+
+    Parameters:
+        audio_in_users: userIDs whose streams the input plays; ``None`` (default) plays
+            every other user's.
+        audio_out_stream_id: the streamID the output publishes (default
+            ``f"{userID}_main"``).
+        audio_out_queue_size_ms: how far ahead of real time the output may queue audio in
+            its ``AudioSource``.  Small keeps pipecat's bot-speaking frames in step with what
+            the room hears; an interruption drops the queue whatever its size.
+        user_name: the ``userName`` shown to others (default: the userID).
+        engine_options: ``ZegoExpressEngine`` options (``hostAddresses``, ``iceServers``,
+            ...).
+    """
+
+    audio_in_users: list[str] | None = None
+    audio_out_stream_id: str | None = None
+    audio_out_queue_size_ms: int = 200
+    user_name: str | None = None
+    engine_options: dict[str, Any] | None = None
+
+
+def _participant(user: dict[str, Any]) -> dict[str, Any]:
+    """A room user in the shape of Daily's participant dicts (``id``, ``info.userName``)."""
+    return {"id": user["userID"], "info": {"userName": user.get("userName") or user["userID"]}}
+
+
+class _ZegoRoomClient:
+    """One engine logged into the room, shared by the input and output processors.
+
+    ``connect``/``disconnect`` count their callers (LiveKit's client does the same), so the
+    room is joined once and left when the last processor stops.
+    """
+
+    def __init__(self, server: str, appID: int, token: str, roomID: str,  # noqa: N803
+                 userID: str, params: ZegoParams, call_event: EventCaller) -> None:  # noqa: N803
+        self.server = server
+        self.app_id = appID
+        self.token = token
+        self.room_id = roomID
+        self.user_id = userID
+        self.params = params
+        self._call_event = call_event
+        self.engine: ZegoExpressEngine | None = None
+        self.streams: dict[str, str] = {}  # streamID -> publisher userID, as the room has them
+        self.users: set[str] = set()
+        self.stream_listener: Callable[[str, str, str], None] | None = None
+        self._connections = 0
+        self._first_joined = False
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        async with self._lock:
+            self._connections += 1
+            if self.engine is not None:
+                return
+            engine = ZegoExpressEngine(self.app_id, self.server,
+                                       options=dict(self.params.engine_options or {}))
+            engine.on("roomUserUpdate", self._on_user_update)
+            engine.on("roomStreamUpdate", self._on_stream_update)
+            engine.on("roomStateChanged", self._on_room_state)
+            self.engine = engine
+            user = {"userID": self.user_id, "userName": self.params.user_name or self.user_id}
+            try:
+                await engine.loginRoom(self.room_id, self.token, user, {"userUpdate": True})
+            except BaseException:
+                self.engine = None
+                await engine.close()
+                raise
+            logger.info(f"zego: {self.user_id} joined room {self.room_id}")
+        await self._call_event("on_connected")
+
+    async def disconnect(self) -> None:
+        async with self._lock:
+            self._connections = max(0, self._connections - 1)
+            engine = self.engine
+            if self._connections or engine is None:
+                return
+            self.engine = None
+            self.stream_listener = None
+            await engine.close()  # logs out, stops publishing and playing
+        await self._call_event("on_disconnected")
+
+    def set_stream_listener(self, listener: Callable[[str, str, str], None] | None) -> None:
+        """``listener(kind, streamID, userID)``; streams already in the room arrive as ADDs."""
+        self.stream_listener = listener
+        if listener is not None:
+            for stream_id, user_id in list(self.streams.items()):
+                listener("ADD", stream_id, user_id)
+
+    async def _on_user_update(self, roomID: str, updateType: str,  # noqa: N803
+                              userList: list[dict[str, Any]]) -> None:  # noqa: N803
+        for user in userList:
+            participant = _participant(user)
+            if updateType == "ADD":
+                self.users.add(user["userID"])
+                await self._call_event("on_participant_joined", participant)
+                if not self._first_joined:
+                    self._first_joined = True
+                    await self._call_event("on_first_participant_joined", participant)
+                await self._call_event("on_client_connected", participant)
+            else:
+                self.users.discard(user["userID"])
+                if not self.users:
+                    self._first_joined = False
+                await self._call_event("on_participant_left", participant, "left")
+                await self._call_event("on_client_disconnected", participant)
+
+    def _on_stream_update(self, roomID: str, updateType: str,  # noqa: N803
+                          streamList: list[dict[str, Any]], extendedData: str) -> None:  # noqa: N803
+        for stream in streamList:
+            stream_id, user_id = stream["streamID"], stream["user"]["userID"]
+            if updateType == "ADD":
+                self.streams[stream_id] = user_id
+            else:
+                self.streams.pop(stream_id, None)
+            if self.stream_listener is not None:
+                self.stream_listener(updateType, stream_id, user_id)
+
+    async def _on_room_state(self, roomID: str, reason: str, errorCode: int,  # noqa: N803
+                             extendedData: str) -> None:  # noqa: N803
+        if reason in LOST_REASONS:
+            logger.warning(f"zego: left room {roomID}: {reason} ({errorCode})")
+            await self._call_event("on_disconnected")
+
+
+class ZegoInputTransport(BaseInputTransport):
+    """Plays the room's streams and pushes their audio as ``UserAudioRawFrame``s."""
+
+    def __init__(self, transport: ZegoTransport, client: _ZegoRoomClient, params: ZegoParams,
+                 **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._client = client
+        self._zego_params = params
+        self._players: dict[str, asyncio.Task[None]] = {}
+        self._joined = False
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        await self._client.connect()
+        self._joined = True
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)  # the audio queue exists from here on
+        if self._params.audio_in_enabled:
+            self._client.set_stream_listener(self._on_stream)
+
+    async def stop(self, frame: EndFrame) -> None:
+        await super().stop(frame)
+        await self._teardown()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await super().cancel(frame)
+        await self._teardown()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        """Stop playing and leave (idempotent: stop, cancel and cleanup all end here)."""
+        if self._client.stream_listener == self._on_stream:
+            self._client.set_stream_listener(None)
+        players, self._players = self._players, {}
+        for task in players.values():
+            await self.cancel_task(task)
+        if self._joined:
+            self._joined = False
+            await self._client.disconnect()
+
+    def _wanted(self, user_id: str) -> bool:
+        users = self._zego_params.audio_in_users
+        return user_id != self._client.user_id and (users is None or user_id in users)
+
+    def _on_stream(self, kind: str, stream_id: str, user_id: str) -> None:
+        if kind == "ADD" and self._wanted(user_id) and stream_id not in self._players:
+            self._players[stream_id] = self.create_task(self._play(stream_id, user_id),
+                                                        f"play {stream_id}")
+        elif kind == "DELETE" and stream_id in self._players and self._client.engine:
+            self._client.engine.stopPlayingStream(stream_id)  # ends audioFrames()
+
+    async def _play(self, stream_id: str, user_id: str) -> None:
+        engine = self._client.engine
+        assert engine is not None
+        channels = self._params.audio_in_channels
+        resampler = create_stream_resampler()
+        try:
+            remote = await engine.startPlayingStream(stream_id, {"speaker": False})
+            await self._transport._call_event_handler("on_audio_track_subscribed", user_id)
+            async for pcm in remote.audioFrames():
+                audio = await resampler.resample(pcm.tobytes(), ROOM_RATE, self.sample_rate)
+                if not audio:
+                    continue
+                if channels > 1:
+                    audio = np.repeat(np.frombuffer(audio, np.int16), channels).tobytes()
+                await self.push_audio_frame(UserAudioRawFrame(
+                    user_id=user_id, audio=audio, sample_rate=self.sample_rate,
+                    num_channels=channels))
+        except Exception as exc:  # one stream failing must not end the pipeline
+            logger.warning(f"zego: cannot play {stream_id}: {exc}")
+        finally:
+            self._players.pop(stream_id, None)
+        await self._transport._call_event_handler("on_audio_track_unsubscribed", user_id)
+
+
+class ZegoOutputTransport(BaseOutputTransport):
+    """Publishes the bot's stream from the ``OutputAudioRawFrame``s it gets."""
+
+    def __init__(self, transport: ZegoTransport, client: _ZegoRoomClient, params: ZegoParams,
+                 **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._client = client
+        self._zego_params = params
+        self._source: AudioSource | None = None
+        self._local: Any = None
+        self._joined = False
+
+    @property
+    def stream_id(self) -> str:
+        return self._zego_params.audio_out_stream_id or f"{self._client.user_id}_main"
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        await self._client.connect()
+        self._joined = True
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        if self._params.audio_out_enabled:
+            await self._publish()
+        await self.set_transport_ready(frame)
+
+    async def _publish(self) -> None:
+        """Publish, and return once PUBLISHING, so no audio is queued before the sender runs."""
+        engine = self._client.engine
+        assert engine is not None
+        self._source = AudioSource(self.sample_rate, self._params.audio_out_channels,
+                                   queueSizeMs=self._zego_params.audio_out_queue_size_ms)
+        self._local = await engine.createStream({"custom": {"source": self._source}})
+        publishing = asyncio.get_running_loop().create_future()
+
+        def on_state(result: dict[str, Any]) -> None:
+            if result["streamID"] == self.stream_id and result["state"] != "PUBLISH_REQUESTING":
+                if not publishing.done():
+                    publishing.set_result(result)
+
+        engine.on("publisherStateUpdate", on_state)
+        try:
+            engine.startPublishingStream(self.stream_id, self._local)
+            result = await asyncio.wait_for(publishing, PUBLISH_TIMEOUT_S)
+        finally:
+            engine.off("publisherStateUpdate", on_state)
+        if result["state"] != "PUBLISHING":
+            logger.error(f"zego: cannot publish {self.stream_id}: {result['errorCode']}")
+
+    async def stop(self, frame: EndFrame) -> None:
+        await super().stop(frame)  # plays out what is queued, then the end silence
+        await self._teardown()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await super().cancel(frame)
+        await self._teardown()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        """Stop publishing and leave (idempotent: stop, cancel and cleanup all end here)."""
+        source, self._source = self._source, None
+        engine = self._client.engine
+        if source is not None:
+            source.stop()
+            if engine is not None:
+                engine.stopPublishingStream(self.stream_id)
+                engine.destroyStream(self._local)
+        if self._joined:
+            self._joined = False
+            await self._client.disconnect()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """As pipecat's, and an interruption also drops what the ``AudioSource`` holds."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame) and self._source is not None:
+            self._source.clearQueue()
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Queue one chunk; waits while the source holds ``audio_out_queue_size_ms``."""
+        if self._source is None:
+            return False
+        pcm = np.frombuffer(frame.audio, np.int16)
+        if frame.num_channels > 1:
+            pcm = pcm.reshape(-1, frame.num_channels)
+        try:
+            await self._source.captureFrame(pcm)
+        except MediaStreamError:
+            return False
+        return True
+
+
+class ZegoTransport(BaseTransport):
+    """A zego_py room as a pipecat transport.
+
+    Events (handlers get the transport first, as everywhere in pipecat):
+
+    - on_connected / on_disconnected: the bot joined / left (or lost) the room.
+    - on_participant_joined(participant) / on_participant_left(participant, reason): a user
+      entered or left; ``participant`` is ``{"id": userID, "info": {"userName": ...}}``.
+    - on_first_participant_joined(participant): the first user since the room was empty.
+    - on_client_connected / on_client_disconnected(participant): aliases, as on Daily.
+    - on_audio_track_subscribed / on_audio_track_unsubscribed(userID): the input started /
+      stopped playing a stream of that user.
+    """
+
+    def __init__(self, *, server: str, appID: int, token: str, roomID: str,  # noqa: N803
+                 userID: str, params: ZegoParams | None = None,  # noqa: N803
+                 input_name: str | None = None, output_name: str | None = None) -> None:
+        super().__init__(input_name=input_name, output_name=output_name)
+        self._params = params or ZegoParams()
+        self._client = _ZegoRoomClient(server, appID, token, roomID, userID, self._params,
+                                       self._call_event_handler)
+        self._input: ZegoInputTransport | None = None
+        self._output: ZegoOutputTransport | None = None
+        for name in EVENTS:
+            self._register_event_handler(name)
+
+    def input(self) -> ZegoInputTransport:
+        if self._input is None:
+            self._input = ZegoInputTransport(self, self._client, self._params,
+                                             name=self._input_name)
+        return self._input
+
+    def output(self) -> ZegoOutputTransport:
+        if self._output is None:
+            self._output = ZegoOutputTransport(self, self._client, self._params,
+                                               name=self._output_name)
+        return self._output
+
+    @property
+    def engine(self) -> ZegoExpressEngine | None:
+        """The room's engine while connected, for everything else ZEGO offers (messages...)."""
+        return self._client.engine
+
+    def get_client_id(self, client: Any) -> str:
+        return str(client["id"])
+
+    def get_participants(self) -> list[str]:
+        """userIDs of the other users in the room."""
+        return sorted(self._client.users)
+
+    async def send_audio(self, frame: OutputAudioRawFrame) -> None:
+        if self._output is not None:
+            await self._output.queue_frame(frame, FrameDirection.DOWNSTREAM)
+
