@@ -27,7 +27,9 @@ pytest.importorskip("pipecat", reason="pipecat-ai is not installed (the `pipecat
 from pipecat.frames.frames import (  # noqa: E402
     Frame,
     InputAudioRawFrame,
+    InterruptionFrame,
     OutputAudioRawFrame,
+    OutputTransportReadyFrame,
     UserAudioRawFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
@@ -35,7 +37,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker  # noqa: E402
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  # noqa: E402
 from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
-from zego_py import AudioSource  # noqa: E402
+from zego_py import AudioSource, ToneSource  # noqa: E402
 from zego_py.integrations.pipecat import ZegoParams, ZegoTransport  # noqa: E402
 
 pytestmark = pytest.mark.timeout(40)
@@ -73,7 +75,7 @@ def bot_transport(url: str, user_id: str = "bot", **params: Any) -> ZegoTranspor
 
 
 @contextlib.asynccontextmanager
-async def running(*processors: FrameProcessor, rate_in: int = 16000, rate_out: int = 24000
+async def running(*processors: FrameProcessor, rate_in: int = 16000, rate_out: int = 16000
                   ) -> AsyncIterator[PipelineWorker]:
     """A pipecat pipeline run by a WorkerRunner (PipelineRunner's 1.14 name) until cancelled."""
     worker = PipelineWorker(Pipeline(list(processors)), idle_timeout_secs=None,
@@ -112,7 +114,8 @@ class Onsets:
         return None
 
     def pcm(self, stream_id: str, start: float, seconds: float) -> np.ndarray:
-        return np.concatenate([p for t, p in self.frames[stream_id] if start <= t < start + seconds])
+        got = self.frames[stream_id]
+        return np.concatenate([p for t, p in got if start <= t < start + seconds])
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -179,3 +182,101 @@ def announced(rec: Recorder) -> set[str]:
         ids = {s["streamID"] for s in stream_list}
         streams = streams | ids if kind == "ADD" else streams - ids
     return streams
+
+
+async def test_room_events_reach_the_transports_handlers(harness: Harness) -> None:
+    early, _ = await harness.joined("early")  # in the room before the bot: announced at login
+    transport = bot_transport(harness.url)
+    seen: list[tuple[str, Any]] = []
+    for name in ("on_connected", "on_participant_joined", "on_first_participant_joined",
+                 "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed"):
+        transport.add_event_handler(name, lambda _t, *args, _n=name: seen.append((_n, args)))
+    async with running(transport.input(), transport.output()):
+        await wait_until(lambda: ("on_connected", ()) in seen, 10, "on_connected")
+        late, _ = await harness.joined("late")
+        late.startPublishingStream("late_main", await late.createStream(
+            {"custom": {"source": AudioSource(RATE, 1)}}))
+        await wait_until(lambda: any(n == "on_audio_track_subscribed" for n, _ in seen), 10,
+                         "the bot playing late's stream")
+        await early.logoutRoom("room1")
+        await wait_until(lambda: any(n == "on_participant_left" for n, _ in seen), 10,
+                         "early leaving")
+        assert transport.get_participants() == ["late"]
+    joined = [args[0]["id"] for n, args in seen if n == "on_participant_joined"]
+    assert joined == ["early", "late"]
+    assert [args for n, args in seen if n == "on_first_participant_joined"] == [
+        ({"id": "early", "info": {"userName": "early"}},)]
+    assert ("on_participant_left", ({"id": "early", "info": {"userName": "early"}}, "left")) in seen
+    assert ("on_client_disconnected", ({"id": "early", "info": {"userName": "early"}},)) in seen
+    assert ("on_audio_track_subscribed", ("late",)) in seen
+
+
+async def test_input_plays_only_the_users_named_in_the_params(harness: Harness) -> None:
+    transport = bot_transport(harness.url, audio_in_users=["low"])
+    repeat = Repeat()
+    listener, heard_of = await harness.joined("listener")
+    onsets = Onsets()
+    try:
+        async with running(transport.input(), repeat, transport.output()):
+            for user, hz in (("low", 600.0), ("high", 1500.0)):
+                engine, _ = await harness.joined(user)
+                engine.startPublishingStream(f"{user}_main", await engine.createStream(
+                    {"custom": {"source": ToneSource(hz, 0.3)}}))
+            await wait_until(lambda: "bot_main" in announced(heard_of), 15, "bot's stream")
+            onsets.play(listener, "bot_main")
+            start = time.monotonic()
+            await wait_until(lambda: onsets.onset("bot_main", start) is not None, 10,
+                             "the bot repeating low's tone")
+            on = onsets.onset("bot_main", start)
+            assert on is not None
+            await asyncio.sleep(1.2)
+            heard = onsets.pcm("bot_main", on + 0.1, 1.0)
+            assert tone_amplitude(heard, RATE, TONE_HZ, 60.0) > 0.1
+            assert tone_amplitude(heard, RATE, 1500.0, 60.0) < 0.005  # high is not played
+            assert repeat.users == {"low"}
+    finally:
+        await onsets.close()
+
+
+class Speaker(FrameProcessor):
+    """Pushes ``seconds`` of 600 Hz at once on the StartFrame: a TTS far ahead of real time."""
+
+    def __init__(self, seconds: float, rate: int) -> None:
+        super().__init__()
+        self.seconds, self.rate = seconds, rate
+        self.started = asyncio.Event()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+        if isinstance(frame, OutputTransportReadyFrame):
+            pcm = sine(TONE_HZ, int(self.seconds * self.rate), self.rate, 0.3)
+            await self.push_frame(OutputAudioRawFrame(audio=pcm.tobytes(), sample_rate=self.rate,
+                                                      num_channels=1))
+            self.started.set()
+
+
+async def test_interruption_clears_the_published_audio(harness: Harness) -> None:
+    transport = bot_transport(harness.url)
+    speaker = Speaker(6.0, 24000)
+    listener, heard_of = await harness.joined("listener")
+    onsets = Onsets()
+    try:
+        async with running(speaker, transport.output(), rate_out=24000) as worker:
+            await wait_until(lambda: "bot_main" in announced(heard_of), 15, "bot's stream")
+            onsets.play(listener, "bot_main")
+            await wait_until(lambda: onsets.onset("bot_main", 0) is not None, 10, "the tone")
+            await asyncio.sleep(1.0)
+            interrupted = time.monotonic()
+            await worker.queue_frame(InterruptionFrame())
+            await asyncio.sleep(1.5)
+        frames = onsets.frames["bot_main"]
+        loud = [t for t, pcm in frames if tone_amplitude(pcm, RATE, TONE_HZ, 60.0) > AUDIBLE]
+        last = max(loud)
+        stop_ms = (last - interrupted) * 1000
+        print(f"\nFIGURE pipecat InterruptionFrame -> bot silent at the listener: {stop_ms:.0f} ms "
+              f"(with {transport._params.audio_out_queue_size_ms} ms queued in the AudioSource)")
+        assert loud[0] < interrupted - 0.9  # it did speak
+        assert stop_ms < 150, stop_ms  # 4.5 s of the tone were left: cleared, not played
+    finally:
+        await onsets.close()

@@ -23,12 +23,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import av
 import numpy as np
 
 try:
     from aiortc.mediastreams import MediaStreamError
     from loguru import logger
-    from pipecat.audio.utils import create_stream_resampler
     from pipecat.frames.frames import (
         CancelFrame,
         EndFrame,
@@ -49,7 +49,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the extra
     ) from exc
 
 from ..engine import ZegoExpressEngine
+from ..media.pcm import int16_to_frame
 from ..media.sources import AudioSource
+from ..types import ZegoUser
 
 __all__ = ["ZegoParams", "ZegoTransport"]
 
@@ -87,6 +89,7 @@ class ZegoParams(TransportParams):
             ...).
     """
 
+    audio_out_10ms_chunks: int = 2  # a room frame (pipecat's 4 holds audio back until 40 ms)
     audio_in_users: list[str] | None = None
     audio_out_stream_id: str | None = None
     audio_out_queue_size_ms: int = 200
@@ -97,6 +100,25 @@ class ZegoParams(TransportParams):
 def _participant(user: dict[str, Any]) -> dict[str, Any]:
     """A room user in the shape of Daily's participant dicts (``id``, ``info.userName``)."""
     return {"id": user["userID"], "info": {"userName": user.get("userName") or user["userID"]}}
+
+
+class _RoomAudioConverter:
+    """``audioFrames()`` PCM (48 kHz mono) to pipecat's input rate and channels.
+
+    PyAV's swresample, as AudioSource uses: it holds back about 1 ms, where pipecat's
+    default stream resampler (soxr VHQ) holds back 37 ms at 48 -> 16 kHz.
+    """
+
+    def __init__(self, rate: int, channels: int) -> None:
+        layout = {1: "mono", 2: "stereo"}[channels]
+        self._resampler = (None if rate == ROOM_RATE and channels == 1
+                           else av.AudioResampler(format="s16", layout=layout, rate=rate))
+
+    def convert(self, pcm: np.ndarray) -> bytes:
+        if self._resampler is None:
+            return pcm.tobytes()
+        frames = self._resampler.resample(int16_to_frame(pcm, None))
+        return b"".join(frame.to_ndarray().tobytes() for frame in frames)
 
 
 class _ZegoRoomClient:
@@ -134,7 +156,8 @@ class _ZegoRoomClient:
             engine.on("roomStreamUpdate", self._on_stream_update)
             engine.on("roomStateChanged", self._on_room_state)
             self.engine = engine
-            user = {"userID": self.user_id, "userName": self.params.user_name or self.user_id}
+            user: ZegoUser = {"userID": self.user_id,
+                              "userName": self.params.user_name or self.user_id}
             try:
                 await engine.loginRoom(self.room_id, self.token, user, {"userUpdate": True})
             except BaseException:
@@ -210,7 +233,8 @@ class ZegoInputTransport(BaseInputTransport):
         self._players: dict[str, asyncio.Task[None]] = {}
         self._joined = False
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    # pipecat's own FrameProcessor.setup narrows BaseObject.setup the same way
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         await super().setup(setup)
         await self._client.connect()
         self._joined = True
@@ -259,16 +283,14 @@ class ZegoInputTransport(BaseInputTransport):
         engine = self._client.engine
         assert engine is not None
         channels = self._params.audio_in_channels
-        resampler = create_stream_resampler()
+        converter = _RoomAudioConverter(self.sample_rate, channels)
         try:
             remote = await engine.startPlayingStream(stream_id, {"speaker": False})
             await self._transport._call_event_handler("on_audio_track_subscribed", user_id)
             async for pcm in remote.audioFrames():
-                audio = await resampler.resample(pcm.tobytes(), ROOM_RATE, self.sample_rate)
+                audio = converter.convert(pcm)
                 if not audio:
                     continue
-                if channels > 1:
-                    audio = np.repeat(np.frombuffer(audio, np.int16), channels).tobytes()
                 await self.push_audio_frame(UserAudioRawFrame(
                     user_id=user_id, audio=audio, sample_rate=self.sample_rate,
                     num_channels=channels))
@@ -296,7 +318,8 @@ class ZegoOutputTransport(BaseOutputTransport):
     def stream_id(self) -> str:
         return self._zego_params.audio_out_stream_id or f"{self._client.user_id}_main"
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    # pipecat's own FrameProcessor.setup narrows BaseObject.setup the same way
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         await super().setup(setup)
         await self._client.connect()
         self._joined = True
