@@ -39,7 +39,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  #
 from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
 from zego_py import AudioSource, ToneSource  # noqa: E402
-from zego_py.integrations.pipecat import ZegoParams, ZegoTransport  # noqa: E402
+from zego_py.integrations.pipecat import ZegoParams, ZegoTransport, _RoomAudioConverter  # noqa: E402
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -249,3 +249,17 @@ async def test_interruption_clears_the_published_audio(harness: Harness) -> None
         assert stop_ms < QUEUE_MS - 100, stop_ms  # cleared, not played out
     finally:
         await ear.close()
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (24000, 2), (48000, 1)])
+def test_room_audio_reaches_pipecat_at_its_rate_without_delay(rate: int, channels: int) -> None:
+    """48 kHz mono frames to pipecat's rate and channels: same tone, same timing (< 2 ms)."""
+    converter = _RoomAudioConverter(rate, channels)
+    room = np.concatenate([np.zeros(RATE // 2, np.int16), sine(TONE_HZ, RATE // 2, amplitude=0.3)])
+    out = b"".join(converter.convert(room[i:i + FRAME]) for i in range(0, room.size, FRAME))
+    pcm = np.frombuffer(out, np.int16).reshape(-1, channels)
+    assert abs(pcm.shape[0] - rate) <= rate * 0.002  # what is held back: under 2 ms
+    for ch in range(channels):
+        assert abs(dominant_frequency(pcm[rate // 2:, ch], rate) - TONE_HZ) < 2
+        onset = int(np.argmax(np.abs(pcm[:, ch]) > 1000))
+        assert abs(onset - rate // 2) <= rate * 0.002, onset / rate

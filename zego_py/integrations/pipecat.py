@@ -136,7 +136,7 @@ class _ZegoRoomClient:
         self.room_id = roomID
         self.user_id = userID
         self.params = params
-        self._call_event = call_event
+        self.call_event = call_event  # the transport's _call_event_handler
         self.engine: ZegoExpressEngine | None = None
         self.streams: dict[str, str] = {}  # streamID -> publisher userID, as the room has them
         self.users: set[str] = set()
@@ -165,7 +165,7 @@ class _ZegoRoomClient:
                 await engine.close()
                 raise
             logger.info(f"zego: {self.user_id} joined room {self.room_id}")
-        await self._call_event("on_connected")
+        await self.call_event("on_connected")
 
     async def disconnect(self) -> None:
         async with self._lock:
@@ -175,8 +175,11 @@ class _ZegoRoomClient:
                 return
             self.engine = None
             self.stream_listener = None
+            self.streams.clear()
+            self.users.clear()
+            self._first_joined = False
             await engine.close()  # logs out, stops publishing and playing
-        await self._call_event("on_disconnected")
+        await self.call_event("on_disconnected")
 
     def set_stream_listener(self, listener: Callable[[str, str, str], None] | None) -> None:
         """``listener(kind, streamID, userID)``; streams already in the room arrive as ADDs."""
@@ -191,17 +194,17 @@ class _ZegoRoomClient:
             participant = _participant(user)
             if updateType == "ADD":
                 self.users.add(user["userID"])
-                await self._call_event("on_participant_joined", participant)
+                await self.call_event("on_participant_joined", participant)
                 if not self._first_joined:
                     self._first_joined = True
-                    await self._call_event("on_first_participant_joined", participant)
-                await self._call_event("on_client_connected", participant)
+                    await self.call_event("on_first_participant_joined", participant)
+                await self.call_event("on_client_connected", participant)
             else:
                 self.users.discard(user["userID"])
                 if not self.users:
                     self._first_joined = False
-                await self._call_event("on_participant_left", participant, "left")
-                await self._call_event("on_client_disconnected", participant)
+                await self.call_event("on_participant_left", participant, "left")
+                await self.call_event("on_client_disconnected", participant)
 
     def _on_stream_update(self, roomID: str, updateType: str,  # noqa: N803
                           streamList: list[dict[str, Any]], extendedData: str) -> None:  # noqa: N803
@@ -218,7 +221,7 @@ class _ZegoRoomClient:
                              extendedData: str) -> None:  # noqa: N803
         if reason in LOST_REASONS:
             logger.warning(f"zego: left room {roomID}: {reason} ({errorCode})")
-            await self._call_event("on_disconnected")
+            await self.call_event("on_disconnected")
 
 
 class ZegoInputTransport(BaseInputTransport):
@@ -256,6 +259,7 @@ class ZegoInputTransport(BaseInputTransport):
     async def cleanup(self) -> None:
         await super().cleanup()
         await self._teardown()
+        await self._transport.cleanup()  # waits for the event handlers still running
 
     async def _teardown(self) -> None:
         """Stop playing and leave (idempotent: stop, cancel and cleanup all end here)."""
@@ -286,7 +290,7 @@ class ZegoInputTransport(BaseInputTransport):
         converter = _RoomAudioConverter(self.sample_rate, channels)
         try:
             remote = await engine.startPlayingStream(stream_id, {"speaker": False})
-            await self._transport._call_event_handler("on_audio_track_subscribed", user_id)
+            await self._client.call_event("on_audio_track_subscribed", user_id)
             async for pcm in remote.audioFrames():
                 audio = converter.convert(pcm)
                 if not audio:
@@ -298,7 +302,7 @@ class ZegoInputTransport(BaseInputTransport):
             logger.warning(f"zego: cannot play {stream_id}: {exc}")
         finally:
             self._players.pop(stream_id, None)
-        await self._transport._call_event_handler("on_audio_track_unsubscribed", user_id)
+        await self._client.call_event("on_audio_track_unsubscribed", user_id)
 
 
 class ZegoOutputTransport(BaseOutputTransport):
@@ -364,6 +368,7 @@ class ZegoOutputTransport(BaseOutputTransport):
     async def cleanup(self) -> None:
         await super().cleanup()
         await self._teardown()
+        await self._transport.cleanup()  # waits for the event handlers still running
 
     async def _teardown(self) -> None:
         """Stop publishing and leave (idempotent: stop, cancel and cleanup all end here)."""
