@@ -54,7 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import webrtcvad
+
+try:
+    import webrtcvad
+except ImportError:
+    sys.exit("agent_bot needs WebRTC's VAD: pip install -e '.[pipecat]' (or webrtcvad-wheels)")
 
 try:
     import zego_py  # noqa: F401
