@@ -39,7 +39,12 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  #
 from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
 from zego_py import AudioSource, ToneSource  # noqa: E402
-from zego_py.integrations.pipecat import ZegoParams, ZegoTransport, _RoomAudioConverter  # noqa: E402
+from zego_py.integrations.pipecat import (  # noqa: E402
+    ZegoParams,
+    ZegoTransport,
+    _RoomAudioConverter,
+    _StreamMixer,
+)
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -56,10 +61,12 @@ class Repeat(FrameProcessor):
     def __init__(self) -> None:
         super().__init__()
         self.users: set[str] = set()
+        self.kinds: set[type] = set()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
+            self.kinds.add(type(frame))
             if isinstance(frame, UserAudioRawFrame):
                 self.users.add(frame.user_id)
             await self.push_frame(OutputAudioRawFrame(
@@ -182,14 +189,15 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     assert ("on_audio_track_subscribed", ("late",)) in seen
 
 
-async def test_input_plays_only_the_users_named_in_the_params(harness: Harness) -> None:
-    transport = bot_transport(harness.url, audio_in_users=["low"])
+async def tones_through_the_bot(harness: Harness, **params: Any) -> tuple[np.ndarray, Repeat]:
+    """A 600 Hz user "low" and a 1500 Hz user "high"; one second of the bot's stream."""
+    transport = bot_transport(harness.url, **params)
     repeat = Repeat()
     listener, heard_of = await harness.joined("listener")
     ear = Ear(listener)
     try:
         async with running(transport.input(), repeat, transport.output()):
-            for user, hz in (("low", 600.0), ("high", 1500.0)):
+            for user, hz in (("low", TONE_HZ), ("high", 1500.0)):
                 engine, _ = await harness.joined(user)
                 engine.startPublishingStream(f"{user}_main", await engine.createStream(
                     {"custom": {"source": ToneSource(hz, 0.3)}}))
@@ -200,13 +208,39 @@ async def test_input_plays_only_the_users_named_in_the_params(harness: Harness) 
                              "the bot repeating low's tone")
             on = onset(ear, "bot_main", start)
             assert on is not None
-            await asyncio.sleep(1.2)
-            heard = ear.pcm("bot_main", on + 0.1, on + 1.1)
-            assert tone_amplitude(heard, RATE, TONE_HZ, 60.0) > 0.1
-            assert tone_amplitude(heard, RATE, 1500.0, 60.0) < 0.005  # high is not played
-            assert repeat.users == {"low"}
+            await asyncio.sleep(1.8)  # high's stream is played too, if it is to be
+            return ear.pcm("bot_main", on + 0.6, on + 1.6), repeat
     finally:
         await ear.close()
+
+
+async def test_input_plays_only_the_users_named_in_the_params(harness: Harness) -> None:
+    heard, repeat = await tones_through_the_bot(harness, audio_in_users=["low"])
+    assert tone_amplitude(heard, RATE, TONE_HZ, 60.0) > 0.1
+    assert tone_amplitude(heard, RATE, 1500.0, 60.0) < 0.005  # high is not played
+    assert repeat.users == {"low"} and repeat.kinds == {UserAudioRawFrame}
+
+
+async def test_input_mixes_the_room_into_one_stream(harness: Harness) -> None:
+    heard, repeat = await tones_through_the_bot(harness, audio_in_user_tracks=False)
+    low, high = (tone_amplitude(heard, RATE, hz, 60.0) for hz in (TONE_HZ, 1500.0))
+    assert low > 0.1 and high > 0.1 and abs(low - high) < 0.1, (low, high)  # both, at level
+    assert repeat.kinds == {InputAudioRawFrame}  # one untagged stream, not per-user frames
+
+
+def test_mixer_sums_frames_in_step_and_leaves_a_silent_stream_out() -> None:
+    mixer = _StreamMixer()
+    a, b = np.full(FRAME, 1000, np.int16), np.full(FRAME, 30000, np.int16)
+    assert len(mixer.add("a", a)) == 1  # alone in the mix so far: straight through
+    assert mixer.add("b", b) == []  # now b's frame waits for a's
+    [mixed] = mixer.add("a", a)
+    assert mixed.min() == mixed.max() == 31000
+    assert mixer.add("a", b) == []
+    [clipped] = mixer.add("b", b)
+    assert clipped.min() == 32767
+    out = [mixer.add("a", a) for _ in range(4)]  # b goes quiet: after 60 ms a plays alone
+    assert [len(x) for x in out] == [0, 0, 3, 1]
+    assert all(f.max() == 1000 for x in out for f in x)
 
 
 class Speaker(FrameProcessor):

@@ -20,6 +20,7 @@ transport events (``on_participant_joined``, ``on_participant_left``,
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ try:
         CancelFrame,
         EndFrame,
         Frame,
+        InputAudioRawFrame,
         InterruptionFrame,
         OutputAudioRawFrame,
         StartFrame,
@@ -57,6 +59,7 @@ __all__ = ["ZegoParams", "ZegoTransport"]
 
 ROOM_RATE = 48000  # what audioFrames() yields: mono int16 at 48 kHz
 PUBLISH_TIMEOUT_S = 10.0
+MIX_WAIT_FRAMES = 3  # 60 ms: how long the mix waits for a stream that has sent nothing
 EVENTS = (
     "on_connected",
     "on_disconnected",
@@ -79,6 +82,9 @@ class ZegoParams(TransportParams):
     Parameters:
         audio_in_users: userIDs whose streams the input plays; ``None`` (default) plays
             every other user's.
+        audio_in_user_tracks: push each stream's audio as its own ``UserAudioRawFrame``s
+            (the default, as on LiveKit and Daily); False mixes the streams into one
+            stream of ``InputAudioRawFrame``s, for a pipeline with one VAD and one STT.
         audio_out_stream_id: the streamID the output publishes (default
             ``f"{userID}_main"``).
         audio_out_queue_size_ms: how far ahead of real time the output may queue audio in
@@ -91,6 +97,7 @@ class ZegoParams(TransportParams):
 
     audio_out_10ms_chunks: int = 2  # a room frame (pipecat's 4 holds audio back until 40 ms)
     audio_in_users: list[str] | None = None
+    audio_in_user_tracks: bool = True
     audio_out_stream_id: str | None = None
     audio_out_queue_size_ms: int = 200
     user_name: str | None = None
@@ -119,6 +126,35 @@ class _RoomAudioConverter:
             return pcm.tobytes()
         frames = self._resampler.resample(int16_to_frame(pcm, None))
         return b"".join(frame.to_ndarray().tobytes() for frame in frames)
+
+
+class _StreamMixer:
+    """The played streams' 20 ms frames, mixed into one stream as they arrive.
+
+    A frame is mixed once every stream has one waiting, so the mix keeps the streams' pace;
+    a stream with nothing waiting while another has ``MIX_WAIT_FRAMES`` is left out until
+    it sends again (it stopped, or its network is late), as LiveKit's participant mixer does.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, deque[np.ndarray]] = {}
+
+    def add(self, stream_id: str, pcm: np.ndarray) -> list[np.ndarray]:
+        """Queue one frame of ``stream_id``; returns the mixed frames now complete."""
+        self._waiting.setdefault(stream_id, deque()).append(pcm)
+        mixed = []
+        while any(self._waiting.values()):
+            if not all(self._waiting.values()):
+                if max(len(q) for q in self._waiting.values()) < MIX_WAIT_FRAMES:
+                    break
+                for silent in [s for s, q in self._waiting.items() if not q]:
+                    del self._waiting[silent]  # out of the mix until it sends again
+            frames = [q.popleft().astype(np.int32) for q in self._waiting.values()]
+            mixed.append(np.clip(np.sum(frames, axis=0), -32768, 32767).astype(np.int16))
+        return mixed
+
+    def remove(self, stream_id: str) -> None:
+        self._waiting.pop(stream_id, None)
 
 
 class _ZegoRoomClient:
@@ -235,6 +271,8 @@ class ZegoInputTransport(BaseInputTransport):
         self._zego_params = params
         self._players: dict[str, asyncio.Task[None]] = {}
         self._joined = False
+        self._mixer = _StreamMixer()
+        self._mix_converter: _RoomAudioConverter | None = None  # the mix is one stream
 
     # pipecat's own FrameProcessor.setup narrows BaseObject.setup the same way
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
@@ -244,6 +282,7 @@ class ZegoInputTransport(BaseInputTransport):
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
+        self._mix_converter = _RoomAudioConverter(self.sample_rate, self._params.audio_in_channels)
         await self.set_transport_ready(frame)  # the audio queue exists from here on
         if self._params.audio_in_enabled:
             self._client.set_stream_listener(self._on_stream)
@@ -286,23 +325,34 @@ class ZegoInputTransport(BaseInputTransport):
     async def _play(self, stream_id: str, user_id: str) -> None:
         engine = self._client.engine
         assert engine is not None
-        channels = self._params.audio_in_channels
-        converter = _RoomAudioConverter(self.sample_rate, channels)
+        converter = _RoomAudioConverter(self.sample_rate, self._params.audio_in_channels)
         try:
             remote = await engine.startPlayingStream(stream_id, {"speaker": False})
             await self._client.call_event("on_audio_track_subscribed", user_id)
             async for pcm in remote.audioFrames():
-                audio = converter.convert(pcm)
-                if not audio:
-                    continue
-                await self.push_audio_frame(UserAudioRawFrame(
-                    user_id=user_id, audio=audio, sample_rate=self.sample_rate,
-                    num_channels=channels))
+                if self._zego_params.audio_in_user_tracks:
+                    await self._push(converter.convert(pcm), user_id)
+                else:
+                    assert self._mix_converter is not None  # made in start()
+                    for mixed in self._mixer.add(stream_id, pcm):
+                        await self._push(self._mix_converter.convert(mixed), None)
         except Exception as exc:  # one stream failing must not end the pipeline
             logger.warning(f"zego: cannot play {stream_id}: {exc}")
         finally:
             self._players.pop(stream_id, None)
+            self._mixer.remove(stream_id)
         await self._client.call_event("on_audio_track_unsubscribed", user_id)
+
+    async def _push(self, audio: bytes, user_id: str | None) -> None:
+        """One frame downstream: a user's, or (``user_id`` None) the room's mix."""
+        if not audio:
+            return
+        channels = self._params.audio_in_channels
+        frame = (InputAudioRawFrame(audio=audio, sample_rate=self.sample_rate,
+                                    num_channels=channels) if user_id is None
+                 else UserAudioRawFrame(user_id=user_id, audio=audio,
+                                        sample_rate=self.sample_rate, num_channels=channels))
+        await self.push_audio_frame(frame)
 
 
 class ZegoOutputTransport(BaseOutputTransport):
