@@ -26,6 +26,7 @@ from mock_server import DEV_APP_ID
 pytest.importorskip("pipecat", reason="pipecat-ai is not installed (the `pipecat` extra)")
 
 from pipecat.frames.frames import (  # noqa: E402
+    EndFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
@@ -297,3 +298,23 @@ def test_room_audio_reaches_pipecat_at_its_rate_without_delay(rate: int, channel
         assert abs(dominant_frequency(pcm[rate // 2:, ch], rate) - TONE_HZ) < 2
         onset = int(np.argmax(np.abs(pcm[:, ch]) > 1000))
         assert abs(onset - rate // 2) <= rate * 0.002, onset / rate
+
+
+async def test_end_frame_lets_the_room_hear_the_whole_answer(harness: Harness) -> None:
+    transport = bot_transport(harness.url)
+    speaker = Speaker(1.0, 24000)
+    listener, heard_of = await harness.joined("listener")
+    ear = Ear(listener)
+    try:
+        async with running(speaker, transport.output(), rate_out=24000) as worker:
+            await wait_until(lambda: "bot_main" in heard_of.streams(), 15, "bot's stream")
+            ear.play("bot_main")
+            await asyncio.wait_for(speaker.started.wait(), 10)
+            await worker.queue_frame(EndFrame())  # right behind the whole second of tone
+            await wait_until(lambda: worker.has_finished(), 10, "the pipeline ending")
+        loud = ear.times("bot_main", 0, float("inf"), tone_heard)
+        assert loud, "the listener heard nothing"
+        heard_s = loud[-1] + 0.02 - loud[0]
+        assert 0.9 < heard_s < 1.15, heard_s  # all of it, once
+    finally:
+        await ear.close()

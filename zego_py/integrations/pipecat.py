@@ -9,7 +9,8 @@ It follows pipecat's LiveKit and Daily transports: one room client (an engine) s
 the input and the output processor, which join the room in ``setup`` and leave on
 End/Cancel.  The input plays every other user's stream (or those of
 ``ZegoParams.audio_in_users``) to code only and pushes each as ``UserAudioRawFrame``s
-(``InputAudioRawFrame``s tagged with the publisher's userID) at ``audio_in_sample_rate``.
+(``InputAudioRawFrame``s tagged with the publisher's userID), or all mixed into one stream
+of ``InputAudioRawFrame``s, at ``audio_in_sample_rate``.
 The output publishes one stream (``ZegoParams.audio_out_stream_id``, default
 ``f"{userID}_main"``) from an ``AudioSource`` fed with the ``OutputAudioRawFrame``s it
 gets; an ``InterruptionFrame`` clears that source's queue (barge-in).  Room events become
@@ -20,6 +21,7 @@ transport events (``on_participant_joined``, ``on_participant_left``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -402,13 +404,22 @@ class ZegoOutputTransport(BaseOutputTransport):
         try:
             engine.startPublishingStream(self.stream_id, self._local)
             result = await asyncio.wait_for(publishing, PUBLISH_TIMEOUT_S)
+            error = "" if result["state"] == "PUBLISHING" else f"error {result['errorCode']}"
+        except TimeoutError:
+            error = f"not PUBLISHING after {PUBLISH_TIMEOUT_S:.0f} s"
         finally:
             engine.off("publisherStateUpdate", on_state)
-        if result["state"] != "PUBLISHING":
-            logger.error(f"zego: cannot publish {self.stream_id}: {result['errorCode']}")
+        if error:  # the output cannot do its job: pipecat's worker decides what follows
+            self._source = None
+            await self.push_error(f"zego: cannot publish {self.stream_id}: {error}",
+                                  force_treat_as_permanent=True)
 
     async def stop(self, frame: EndFrame) -> None:
-        await super().stop(frame)  # plays out what is queued, then the end silence
+        await super().stop(frame)  # writes out what pipecat holds, then the end silence
+        if self._source is not None:  # and the room hears what the AudioSource holds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._source.waitForPlayout(),
+                                       self._zego_params.audio_out_queue_size_ms / 1000 + 1)
         await self._teardown()
 
     async def cancel(self, frame: CancelFrame) -> None:
