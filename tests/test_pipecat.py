@@ -85,12 +85,15 @@ def bot_transport(url: str, user_id: str = "bot", **params: Any) -> ZegoTranspor
 
 
 @contextlib.asynccontextmanager
-async def running(*processors: FrameProcessor, rate_in: int = 16000, rate_out: int = 16000
-                  ) -> AsyncIterator[PipelineWorker]:
-    """A pipecat pipeline run by a WorkerRunner (PipelineRunner's 1.14 name) until cancelled."""
+async def running(*processors: FrameProcessor, rate_in: int = 16000, rate_out: int = 16000,
+                  errors: list[str] | None = None) -> AsyncIterator[PipelineWorker]:
+    """A pipecat pipeline run by a WorkerRunner (PipelineRunner's 1.14 name) until cancelled;
+    ``errors`` collects the pipeline's error messages."""
     worker = PipelineWorker(Pipeline(list(processors)), idle_timeout_secs=None,
                             params=PipelineParams(audio_in_sample_rate=rate_in,
                                                   audio_out_sample_rate=rate_out))
+    if errors is not None:
+        worker.add_event_handler("on_pipeline_error", lambda _w, frame: errors.append(frame.error))
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     run = asyncio.ensure_future(runner.run())
@@ -318,3 +321,15 @@ async def test_end_frame_lets_the_room_hear_the_whole_answer(harness: Harness) -
         assert 0.9 < heard_s < 1.15, heard_s  # all of it, once
     finally:
         await ear.close()
+
+
+async def test_a_stream_id_taken_is_a_pipeline_error(harness: Harness) -> None:
+    squatter, _ = await harness.joined("squatter")
+    squatter.startPublishingStream("bot_main", await squatter.createStream(
+        {"custom": {"source": ToneSource(440)}}))
+    await asyncio.sleep(0.5)
+    transport = bot_transport(harness.url)
+    errors: list[str] = []
+    async with running(transport.output(), errors=errors):
+        await wait_until(lambda: bool(errors), 15, "the pipeline error")
+    assert "cannot publish bot_main: error 1003028" in errors[0], errors  # ZEGO: ID in use
