@@ -295,6 +295,7 @@ async def run_pipecat(server: str, room: str, user_id: str, token: str, app_id: 
     transport = ZegoTransport(server=server, appID=app_id, token=token, roomID=room,
                               userID=user_id, params=ZegoParams(
                                   audio_in_enabled=True, audio_out_enabled=True,
+                                  audio_in_user_tracks=False,  # one VAD hears the room's mix
                                   audio_out_stream_id=stream_id, user_name="Agent",
                                   audio_out_end_silence_secs=0))
 
