@@ -14,6 +14,8 @@ DEV_SERVER_SECRET = "0123456789abcdef0123456789abcdef"
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """One server's settings and limits (docs/server.md); frozen: fixed while it runs."""
+
     app_id: int = DEV_APP_ID
     server_secret: str = DEV_SERVER_SECRET
     # Signaling

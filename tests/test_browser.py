@@ -153,7 +153,7 @@ async def engine_play(engine: ZegoExpressEngine, rec: Recorder, stream_id: str
 
 async def engine_inbound_stats(engine: ZegoExpressEngine, stream_id: str) -> dict[str, Any]:
     """aiortc's inbound-rtp figures for a played stream (no public API has them raw)."""
-    pc = engine._media._playing[stream_id].pc
+    pc = engine._media._players[stream_id].pc
     assert pc is not None
     report = await pc.getStats()
     return next(vars(s) for s in report.values() if s.type == "inbound-rtp")
@@ -236,7 +236,7 @@ async def test_browser_and_engine_hear_each_other(harness: Harness, playwright: 
                                      for e in rec["IMRecvBroadcastMessage"] for m in e[1]),
                          timeout=WAIT_S, what="the broadcast at the engine")
         assert rec["roomUserUpdate"][0][1:] == ("ADD", [{"userID": "web1", "userName": "web1"}])
-        local = next(iter(engine._media._local_streams))
+        local = engine._media._publishers["s_py1"].local
         engine.mutePublishStreamAudio(local, True)
         await web.wait_for("s.events.some(e => e.includes('remoteMicStatusUpdate s_py1 MUTE'))",
                            "MUTE at the page")

@@ -81,7 +81,7 @@ EventCaller = Callable[..., Awaitable[None]]
 class ZegoParams(TransportParams):
     """pipecat's ``TransportParams`` plus what a zego_py room needs.
 
-    Parameters:
+    Attributes:
         audio_in_users: userIDs whose streams the input plays; ``None`` (default) plays
             every other user's.
         audio_in_user_tracks: push each stream's audio as its own ``UserAudioRawFrame``s
