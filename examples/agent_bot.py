@@ -270,6 +270,11 @@ def pipecat_pipeline(transport: Any, on_answer: Callable[[str], None]) -> Any:
                 spoken = time.monotonic() - frame.stop_secs - self._started
                 self._answer = self.create_task(self._say(answer_text(spoken)))
 
+        async def cleanup(self) -> None:
+            await super().cleanup()
+            if self._answer is not None:
+                await self.cancel_task(self._answer)
+
         async def _say(self, text: str) -> None:
             pcm, rate = await speak(text)
             on_answer(text)
