@@ -171,7 +171,8 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     transport = bot_transport(harness.url)
     seen: list[tuple[str, Any]] = []
     for name in ("on_connected", "on_participant_joined", "on_first_participant_joined",
-                 "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed"):
+                 "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed",
+                 "on_audio_track_unsubscribed", "on_disconnected"):
         transport.add_event_handler(name, lambda _t, *args, _n=name: seen.append((_n, args)))
     async with running(transport.input(), transport.output()):
         await wait_until(lambda: ("on_connected", ()) in seen, 10, "on_connected")
@@ -184,6 +185,10 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
         await wait_until(lambda: any(n == "on_participant_left" for n, _ in seen), 10,
                          "early leaving")
         assert transport.get_participants() == ["late"]
+        late.stopPublishingStream("late_main")
+        await wait_until(lambda: ("on_audio_track_unsubscribed", ("late",)) in seen, 10,
+                         "the bot stopping late's stream")
+    assert seen[-1] == ("on_disconnected", ())  # the pipeline's end left the room
     joined = [args[0]["id"] for n, args in seen if n == "on_participant_joined"]
     assert joined == ["early", "late"]
     assert [args for n, args in seen if n == "on_first_participant_joined"] == [
