@@ -82,6 +82,8 @@ class ZegoParams(TransportParams):
     """pipecat's ``TransportParams`` plus what a zego_py room needs.
 
     Attributes:
+        audio_out_10ms_chunks: 2 here, one room frame (pipecat's default of 4 holds every
+            reply's start back until 40 ms are buffered).
         audio_in_users: userIDs whose streams the input plays; ``None`` (default) plays
             every other user's.
         audio_in_user_tracks: push each stream's audio as its own ``UserAudioRawFrame``s
@@ -97,7 +99,7 @@ class ZegoParams(TransportParams):
             ...).
     """
 
-    audio_out_10ms_chunks: int = 2  # a room frame (pipecat's 4 holds audio back until 40 ms)
+    audio_out_10ms_chunks: int = 2
     audio_in_users: list[str] | None = None
     audio_in_user_tracks: bool = True
     audio_out_stream_id: str | None = None
