@@ -38,6 +38,7 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
+pytest.importorskip("webrtcvad", reason="webrtcvad-wheels is not installed (the `pipecat` extra)")
 
 from agent_bot import speak  # noqa: E402
 
