@@ -150,6 +150,7 @@ _REQUIRED = {
     "test_devices.py": "ZEGO_REQUIRE_PULSE",
     "test_device_path.py": "ZEGO_REQUIRE_PULSE",
     "test_browser.py": "ZEGO_REQUIRE_BROWSER",
+    "test_agent_browser.py": "ZEGO_REQUIRE_BROWSER",
 }
 _required_skips: list[str] = []
 
