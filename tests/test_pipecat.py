@@ -26,6 +26,8 @@ from mock_server import DEV_APP_ID
 pytest.importorskip("pipecat", reason="pipecat-ai is not installed (the `pipecat` extra)")
 
 from pipecat.frames.frames import (  # noqa: E402
+    BotConnectedFrame,
+    ClientConnectedFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
@@ -74,6 +76,20 @@ class Repeat(FrameProcessor):
                 audio=frame.audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels))
         else:
             await self.push_frame(frame, direction)
+
+
+class FrameTypes(FrameProcessor):
+    """Passes every frame on, noting the type of each that goes downstream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[type] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            self.seen.append(type(frame))
+        await self.push_frame(frame, direction)
 
 
 def bot_transport(url: str, user_id: str = "bot", **params: Any) -> ZegoTransport:
@@ -174,7 +190,8 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
                  "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed",
                  "on_audio_track_unsubscribed", "on_disconnected"):
         transport.add_event_handler(name, lambda _t, *args, _n=name: seen.append((_n, args)))
-    async with running(transport.input(), transport.output()):
+    frames = FrameTypes()
+    async with running(transport.input(), frames, transport.output()):
         await wait_until(lambda: ("on_connected", ()) in seen, 10, "on_connected")
         late, _ = await harness.joined("late")
         late.startPublishingStream("late_main", await late.createStream(
@@ -189,6 +206,9 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
         await wait_until(lambda: ("on_audio_track_unsubscribed", ("late",)) in seen, 10,
                          "the bot stopping late's stream")
     assert seen[-1] == ("on_disconnected", ())  # the pipeline's end left the room
+    # and the frames pipecat's observers expect: the bot in, then a client per user
+    assert frames.seen.count(BotConnectedFrame) == 1
+    assert frames.seen.count(ClientConnectedFrame) == 2  # early (at start) and late
     joined = [args[0]["id"] for n, args in seen if n == "on_participant_joined"]
     assert joined == ["early", "late"]
     assert [args for n, args in seen if n == "on_first_participant_joined"] == [

@@ -33,7 +33,9 @@ try:
     from aiortc.mediastreams import MediaStreamError
     from loguru import logger
     from pipecat.frames.frames import (
+        BotConnectedFrame,
         CancelFrame,
+        ClientConnectedFrame,
         EndFrame,
         Frame,
         InputAudioRawFrame,
@@ -176,7 +178,7 @@ class _ZegoRoomClient:
         self.room_id = roomID
         self.user_id = userID
         self.params = params
-        self.call_event = call_event  # the transport's _call_event_handler
+        self.call_event = call_event  # the transport's _on_room_event
         self.engine: ZegoExpressEngine | None = None
         self.streams: dict[str, str] = {}  # streamID -> publisher userID, as the room has them
         self.users: set[str] = set()
@@ -234,10 +236,10 @@ class _ZegoRoomClient:
             participant = _participant(user)
             if updateType == "ADD":
                 self.users.add(user["userID"])
-                await self.call_event("on_participant_joined", participant)
-                if not self._first_joined:
+                if not self._first_joined:  # Daily's order: first, joined, client_connected
                     self._first_joined = True
                     await self.call_event("on_first_participant_joined", participant)
+                await self.call_event("on_participant_joined", participant)
                 await self.call_event("on_client_connected", participant)
             else:
                 self.users.discard(user["userID"])
@@ -277,6 +279,7 @@ class ZegoInputTransport(BaseInputTransport):
         self._joined = False
         self._mixer = _StreamMixer()
         self._mix_converter: _RoomAudioConverter | None = None  # the mix is one stream
+        self._started = False
 
     # pipecat's own FrameProcessor.setup narrows BaseObject.setup the same way
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
@@ -288,8 +291,18 @@ class ZegoInputTransport(BaseInputTransport):
         await super().start(frame)
         self._mix_converter = _RoomAudioConverter(self.sample_rate, self._params.audio_in_channels)
         await self.set_transport_ready(frame)  # the audio queue exists from here on
+        self._started = True
+        # the frames pipecat's observers (startup timing, latency) expect from a transport
+        await self.push_frame(BotConnectedFrame())
+        for _ in self._client.users:
+            await self.push_frame(ClientConnectedFrame())
         if self._params.audio_in_enabled:
             self._client.set_stream_listener(self._on_stream)
+
+    async def push_client_connected(self) -> None:
+        """A user joined: ``ClientConnectedFrame`` downstream, once the pipeline runs."""
+        if self._started:
+            await self.push_frame(ClientConnectedFrame())
 
     async def stop(self, frame: EndFrame) -> None:
         await super().stop(frame)
@@ -306,6 +319,7 @@ class ZegoInputTransport(BaseInputTransport):
 
     async def _teardown(self) -> None:
         """Stop playing and leave (idempotent: stop, cancel and cleanup all end here)."""
+        self._started = False
         if self._client.stream_listener == self._on_stream:
             self._client.set_stream_listener(None)
         players, self._players = self._players, {}
@@ -486,11 +500,17 @@ class ZegoTransport(BaseTransport):
         super().__init__(input_name=input_name, output_name=output_name)
         self._params = params or ZegoParams()
         self._client = _ZegoRoomClient(server, appID, token, roomID, userID, self._params,
-                                       self._call_event_handler)
+                                       self._on_room_event)
         self._input: ZegoInputTransport | None = None
         self._output: ZegoOutputTransport | None = None
         for name in EVENTS:
             self._register_event_handler(name)
+
+    async def _on_room_event(self, event: str, *args: Any) -> None:
+        """The handlers of a room event, and for a user joining, pipecat's frame for it."""
+        await self._call_event_handler(event, *args)
+        if event == "on_client_connected" and self._input is not None:
+            await self._input.push_client_connected()
 
     def input(self) -> ZegoInputTransport:
         if self._input is None:
