@@ -33,7 +33,7 @@ async def test_a_browser_user_talks_to_the_agent(harness: Harness, playwright: A
     wav = np.concatenate([np.zeros(rate, np.int16), prompt, np.zeros(5 * rate, np.int16)])
     mic = write_wav(tmp_path / "prompt.wav", wav, rate)
     async with agent_process(harness.url) as out, browser(playwright, mic) as context:
-        web = await join_page(harness, context, "web1", "s_web1")
+        web = await join_page(harness.url, context, "web1", "s_web1")
         await wait_until(lambda: any(x.startswith("answering:") for x in out), 25,
                          "the agent answering the page")
         await web.wait_for("s.players.agent_main === 'PLAYING' && s.levels.agent_main > 10",
