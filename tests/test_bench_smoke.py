@@ -55,6 +55,10 @@ async def test_latency_runs_with_three_clicks() -> None:
     for path in ("relay", "p2p"):
         assert result["raw"][path]["clicks_sent"] == 3
         assert result["raw"][path]["n"] >= 1  # clicks got through and were matched
+    for path in ("push_before_publishing", "push_with_stalls"):
+        assert result["raw"][path]["clicks_sent"] >= 3
+        assert result["raw"][path]["n"] >= 1
+    assert result["raw"]["push_with_stalls"]["stall_ends"]  # the producer did stall
 
 
 async def test_cli_writes_results_for_a_skipped_measurement(

@@ -10,8 +10,9 @@ leaves a backlog that never drains: every later frame waits behind it.
 ``StandingBacklog`` sees the queue once per frame the sender takes.  The backlog is
 standing when, for ``window`` frames in a row: no ``captureFrame`` had to wait for
 room, the queue never fell to ``threshold`` or below, and it stayed within a band of
-``tolerance`` (the producer pushed at the rate the sender took: a queue that filled
-and then drained, as after a burst, moves by far more).
+``tolerance`` apart from the odd outlier (10 % each side: a late push or pull on a
+loaded event loop): the producer pushed at the rate the sender took.  A queue that
+filled and then drained, as around a burst, moves by far more.
 Then the window's low-water mark is surplus and is dropped.  Pure bookkeeping, no
 I/O: the source decides where to cut (docs/audio-devices.md, "AudioSource pacing").
 """
@@ -54,8 +55,10 @@ class StandingBacklog:
         self._depths.append(queued)
         if len(self._depths) < self.window:
             return 0
-        low = min(self._depths)
-        steady = max(self._depths) - low <= self.tolerance
+        ordered = sorted(self._depths)
+        low = ordered[0]
+        trim = len(ordered) // 10  # a loaded loop's odd late push or pull is not a trend
+        steady = ordered[-1 - trim] - ordered[trim] <= self.tolerance
         if low <= self.threshold or not steady:
             return 0
         self._depths.clear()
