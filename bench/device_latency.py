@@ -40,7 +40,7 @@ from zego_py.media.pcm import frame_to_mono_int16
 
 from .common import SAMPLE_RATE, ClickDetector, match_clicks, ms, summary
 from .harness import close_all, joined_engine, p2p_call
-from .latency import relay_latency, room_server
+from .latency import p2p_latency, relay_latency, room_server
 from .report import Row
 
 NAME = "device_latency"
@@ -143,8 +143,27 @@ async def clicks_through_devices(clicks: int) -> AsyncIterator[tuple[PulseRecord
         ear.close()
 
 
-def _paths(mouth: ClickDetector, decoded: ClickDetector, ear: ClickDetector
-           ) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def sampling(queued: Callable[[], int]) -> AsyncIterator[list[float]]:
+    """Sample a mixer input's queue (ms) every 20 ms for the body: its standing delay."""
+    values: list[float] = []
+
+    async def sample() -> None:
+        while True:
+            values.append(1000 * queued() / SAMPLE_RATE)
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield values
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _paths(mouth: ClickDetector, decoded: ClickDetector, ear: ClickDetector,
+           mixer_queue_ms: list[float]) -> dict[str, Any]:
     max_latency = PERIOD_S - 0.05
     total, lost = match_clicks(mouth.detected, ear.detected, max_latency)
     to_frames, _ = match_clicks(mouth.detected, decoded.detected, max_latency)
@@ -153,6 +172,7 @@ def _paths(mouth: ClickDetector, decoded: ClickDetector, ear: ClickDetector
                                                    "clicks_sent": len(mouth.detected)},
             "mouth_to_frames": ms(summary(to_frames)),
             "frames_to_ear": ms(summary(to_ear)),
+            "mixer_queue_ms": summary(mixer_queue_ms),
             "latencies_ms": [round(v * 1000, 1) for v in total]}
 
 
@@ -184,12 +204,14 @@ async def zego_device_path(clicks: int, where: str) -> dict[str, Any]:
             task = asyncio.create_task(listen())
             try:
                 async with clicks_through_devices(clicks) as (mouth, ear):
-                    await _wait_clicks(clicks)
+                    assert remote.mixer_input is not None, "the listener has no speaker"
+                    async with sampling(lambda: remote.mixer_input.queued_samples) as queue:
+                        await _wait_clicks(clicks)
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            return _paths(mouth.detector, decoded, ear.detector)
+            return _paths(mouth.detector, decoded, ear.detector, queue)
         finally:
             await close_all(engines)
 
@@ -216,16 +238,43 @@ async def aiortc_device_path(clicks: int) -> dict[str, Any]:
         task = asyncio.create_task(listen())
         try:
             async with clicks_through_devices(clicks) as (mouth, ear):
-                await _wait_clicks(clicks)
+                async with sampling(lambda: feed.queued_samples) as queue:
+                    await _wait_clicks(clicks)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        return _paths(mouth.detector, decoded, ear.detector)
+        # PortAudio's own figure for each device buffer (sounddevice's stream.latency);
+        # the engine opens the same classes with the same settings.
+        reported = {"mic_input_s": mic._stream.latency,
+                    "speaker_output_s": speaker._stream.latency}
+        return _paths(mouth.detector, decoded, ear.detector, queue) | {"reported": reported}
     finally:
         await call.close()
         speaker.close()
         mic.stop()
+
+
+def breakdown(path: dict[str, Any], network_ms: float, reported: dict[str, float]
+              ) -> dict[str, float]:
+    """Where the milliseconds go (medians): the two measured halves, minus sub-paths
+    measured in the same run (engine to engine, the mixer queue) and PortAudio's own
+    figure for the output buffer.  The split between the halves leans ~10 ms (the mouth
+    recorder's fragment, which the decoded-frame timestamp does not share) toward the
+    speaker; the total has no such error (both ends are the same recorder)."""
+    mouth_to_frames = path["mouth_to_frames"]["median"]
+    frames_to_ear = path["frames_to_ear"]["median"]
+    mixer = path["mixer_queue_ms"]["median"]
+    speaker_buffer = 1000 * reported["speaker_output_s"]
+    return {
+        "total": path["mouth_to_ear"]["median"],
+        "microphone: vmic to sent frame (20 ms blocks)": mouth_to_frames - network_ms,
+        "sent frame to decoded frame (codec, relay, jitter buffer)": network_ms,
+        "decoded frame to vspk": frames_to_ear,
+        "  of it mixer queue (sampled)": mixer,
+        "  of it PortAudio output buffer (reported)": speaker_buffer,
+        "  rest: PulseAudio sink and monitor": frames_to_ear - mixer - speaker_buffer,
+    }
 
 
 async def run(quick: bool = False, clicks: int | None = None, where: str = "child"
@@ -234,22 +283,25 @@ async def run(quick: bool = False, clicks: int | None = None, where: str = "chil
     anchor = await aiortc_device_path(clicks)
     zego = await zego_device_path(clicks, where)
     network = await relay_latency(clicks, where)  # engine -> engine, no devices
+    p2p = await p2p_latency(clicks)  # aiortc -> aiortc, no devices
+    reported = anchor["reported"]
+    stages = {"zego": breakdown(zego, network["median"], reported),
+              "aiortc": breakdown(anchor, p2p["median"], reported)}
     z, a = zego, anchor
+    anchor_name = "aiortc call, same devices"
     rows = [
-        Row(TITLE, "median", z["mouth_to_ear"]["median"], "ms", "aiortc call, same devices",
+        Row(TITLE, "median", z["mouth_to_ear"]["median"], "ms", anchor_name,
             a["mouth_to_ear"]["median"]),
-        Row(TITLE, "p95", z["mouth_to_ear"]["p95"], "ms", "aiortc call, same devices",
-            a["mouth_to_ear"]["p95"]),
+        Row(TITLE, "p95", z["mouth_to_ear"]["p95"], "ms", anchor_name, a["mouth_to_ear"]["p95"]),
         Row(TITLE, "clicks lost", z["mouth_to_ear"]["clicks_lost"],
-            f"of {z['mouth_to_ear']['clicks_sent']}", "aiortc call, same devices",
+            f"of {z['mouth_to_ear']['clicks_sent']}", anchor_name,
             a["mouth_to_ear"]["clicks_lost"]),
-        Row(TITLE, "mouth -> decoded frame: median", z["mouth_to_frames"]["median"], "ms",
-            "aiortc call, same devices", a["mouth_to_frames"]["median"]),
-        Row(TITLE, "decoded frame -> ear: median", z["frames_to_ear"]["median"], "ms",
-            "aiortc call, same devices", a["frames_to_ear"]["median"]),
-        Row(TITLE, "engine -> engine, no devices: median", network["median"], "ms",
-            note="bench.latency's synthetic track, same run"),
     ]
+    for stage, value in stages["zego"].items():
+        if stage != "total":
+            rows.append(Row(TITLE, stage.replace("  of it", "- of it").replace("  rest", "- rest"),
+                            value, "ms", anchor_name, stages["aiortc"][stage]))
     return {"name": NAME, "rows": rows,
             "raw": {"zego": zego, "aiortc": anchor, "engine_to_engine": network,
-                    "clicks": clicks, "speaker": SPEAKER, "fragment_ms": FRAGMENT_MS}}
+                    "aiortc_p2p": p2p, "stages_ms": stages, "clicks": clicks,
+                    "speaker": SPEAKER, "fragment_ms": FRAGMENT_MS}}
