@@ -1,4 +1,4 @@
-"""7. True mouth-to-ear on the device path: virtual microphone -> room server -> virtual speaker.
+"""6. True mouth-to-ear on the device path: virtual microphone -> room server -> virtual speaker.
 
 A click every second is written into PulseAudio's ``vmic_sink`` (``pacat``), so it is
 what the virtual microphone ``vmic`` hears.  One engine captures ``vmic`` (AEC/AGC/ANS
@@ -39,7 +39,7 @@ from zego_py.media.mixer import Mixer
 from zego_py.media.pcm import frame_to_mono_int16
 
 from .common import SAMPLE_RATE, ClickDetector, match_clicks, ms, summary
-from .harness import close_all, joined_engine, p2p_call
+from .harness import close_all, joined_engine, listening, p2p_call
 from .latency import p2p_latency, relay_latency, room_server
 from .report import Row
 
@@ -196,21 +196,11 @@ async def zego_device_path(clicks: int, where: str) -> dict[str, Any]:
             await asyncio.sleep(0.5)
             remote = await listener.startPlayingStream("dev_mic")  # to vspk
             decoded = ClickDetector()
-
-            async def listen() -> None:
-                async for pcm in remote.audioFrames():
-                    decoded.feed(pcm, time.perf_counter())
-
-            task = asyncio.create_task(listen())
-            try:
-                async with clicks_through_devices(clicks) as (mouth, ear):
-                    assert remote.mixer_input is not None, "the listener has no speaker"
-                    async with sampling(lambda: remote.mixer_input.queued_samples) as queue:
-                        await _wait_clicks(clicks)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            async with listening(remote, decoded.feed), \
+                    clicks_through_devices(clicks) as (mouth, ear):
+                assert remote.mixer_input is not None, "the listener has no speaker"
+                async with sampling(lambda: remote.mixer_input.queued_samples) as queue:
+                    await _wait_clicks(clicks)
             return _paths(mouth.detector, decoded, ear.detector, queue)
         finally:
             await close_all(engines)

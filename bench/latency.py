@@ -29,7 +29,7 @@ from zego_py import AudioSource
 from zego_py.media.pcm import frame_to_mono_int16
 
 from .common import ClickDetector, ClickTrack, PushedClicks, match_clicks, ms, summary
-from .harness import close_all, joined_engine, p2p_call, publish, server_child
+from .harness import close_all, joined_engine, listening, p2p_call, publish, server_child
 from .report import Row
 
 NAME = "latency"
@@ -65,21 +65,6 @@ def _result(track: ClickTrack | PushedClicks, det: ClickDetector, after: float =
             "latencies_ms": [round(v * 1000, 2) for v in latencies]}
 
 
-@contextlib.asynccontextmanager
-async def _listening(remote: Any, det: ClickDetector) -> AsyncIterator[None]:
-    async def listen() -> None:
-        async for pcm in remote.audioFrames():
-            det.feed(pcm, time.perf_counter())
-
-    task = asyncio.create_task(listen())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def relay_latency(clicks: int, where: str = "child") -> dict[str, Any]:
     """Click latency publisher engine -> relay -> listener engine."""
     async with room_server(where) as url:
@@ -93,7 +78,7 @@ async def relay_latency(clicks: int, where: str = "child") -> dict[str, Any]:
             det = ClickDetector()
             await publish(pub, "lat_click", track)
             remote = await sub.startPlayingStream("lat_click", {"speaker": False})
-            async with _listening(remote, det):
+            async with listening(remote, det.feed):
                 await _wait_clicks(track, det, clicks)
             return _result(track, det)
         finally:
@@ -131,7 +116,7 @@ async def push_latency(clicks: int, where: str, push_first: float | None,
                 pushing = asyncio.create_task(producer.run(PUSH_WARMUP_S + clicks * period))
             remote = await sub.startPlayingStream("lat_push", {"speaker": False})
             try:
-                async with _listening(remote, det):
+                async with listening(remote, det.feed):
                     await asyncio.wait_for(pushing, PUSH_WARMUP_S + clicks * period + 10)
                     await asyncio.sleep(0.6)
             finally:

@@ -8,11 +8,16 @@ some audio queued before the sender started pulling, or caught up after a stall,
 leaves a backlog that never drains: every later frame waits behind it.
 
 ``StandingBacklog`` sees the queue once per frame the sender takes.  The backlog is
-standing when, for ``window`` frames in a row: no ``captureFrame`` had to wait for
-room, the queue never fell to ``threshold`` or below, and it stayed within a band of
-``tolerance`` apart from the odd outlier (10 % each side: a late push or pull on a
-loaded event loop): the producer pushed at the rate the sender took.  A queue that
-filled and then drained, as around a burst, moves by far more.
+standing when, for ``window`` frames in a row (0.5 s):
+
+1. no ``captureFrame`` had to wait for room (a producer that waits is ahead);
+2. the queue never fell to ``threshold`` or below;
+3. the producer pushed at least ``min_pushes`` times, and as much as the sender took
+   (within ``tolerance``, widened by its chunk size beyond one frame): it keeps pace;
+4. the queue stayed within that band apart from the odd outlier (10 % each side: a late
+   push or pull on a loaded event loop).  A queue that filled and then drained, as
+   around a TTS burst, moves by far more.
+
 Then the window's low-water mark is surplus and is dropped.  Pure bookkeeping, no
 I/O: the source decides where to cut (docs/audio-devices.md, "AudioSource pacing").
 """
@@ -36,30 +41,52 @@ class StandingBacklog:
         window: int = 25,
         threshold: int = 10 * _MS,
         tolerance: int = FRAME_SAMPLES + 10 * _MS,
+        min_pushes: int = 4,
     ) -> None:
         self.window = window  # frames (25 = 0.5 s): leaves time to recover within 1 s
         self.threshold = threshold  # samples: below it the wait is within one frame's phase
         self.tolerance = tolerance  # samples: a paced producer's jitter crosses one frame
+        self.min_pushes = min_pushes  # a paced producer pushes at least every 100 ms
         self._depths: deque[int] = deque(maxlen=window)
+        self._pushes: deque[list[int]] = deque(maxlen=window)  # chunk sizes, per frame
+        self._pending: list[int] = []
+
+    def pushed(self, samples: int) -> None:
+        """``captureFrame`` queued ``samples`` at once."""
+        self._pending.append(samples)
 
     def producer_waited(self) -> None:
         """``captureFrame`` had to wait for room: the producer is ahead, nothing is surplus."""
-        self._depths.clear()
+        self.reset()
 
     def reset(self) -> None:
         """Forget the history (after ``clearQueue``)."""
         self._depths.clear()
+        self._pushes.clear()
+        self._pending = []
 
     def observe(self, queued: int) -> int:
         """Samples still queued after the sender took a frame; returns how many to drop."""
         self._depths.append(queued)
-        if len(self._depths) < self.window:
+        self._pushes.append(self._pending)
+        self._pending = []
+        if len(self._depths) < self.window or not self._standing():
             return 0
-        ordered = sorted(self._depths)
-        low = ordered[0]
-        trim = len(ordered) // 10  # a loaded loop's odd late push or pull is not a trend
-        steady = ordered[-1 - trim] - ordered[trim] <= self.tolerance
-        if low <= self.threshold or not steady:
-            return 0
-        self._depths.clear()
+        low = min(self._depths)
+        self.reset()
         return low
+
+    def _standing(self) -> bool:
+        if min(self._depths) <= self.threshold:
+            return False
+        chunks = [n for frame in self._pushes for n in frame]
+        if len(chunks) < self.min_pushes:
+            return False  # one big push draining is a TTS, not a paced producer
+        # A producer pushing 60 ms every 60 ms moves the queue by 40 ms each cycle while
+        # keeping pace, so the band widens by its chunk size beyond one frame.
+        band = self.tolerance + max(0, max(chunks) - FRAME_SAMPLES)
+        if abs(sum(chunks) - self.window * FRAME_SAMPLES) > band:
+            return False  # pushing faster (ahead) or slower (draining) than the sender
+        ordered = sorted(self._depths)
+        trim = len(ordered) // 10  # a loaded loop's odd late push or pull is not a trend
+        return ordered[-1 - trim] - ordered[trim] <= band

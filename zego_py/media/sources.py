@@ -253,6 +253,7 @@ class AudioSource(_PacedAudioTrack):
 
     async def _enqueue(self, data: np.ndarray, generation: int) -> None:
         total = data.shape[0]
+        self._backlog.pushed(total)
         self._captured += total
         self._pending += total
         pos = 0
