@@ -48,6 +48,7 @@ class StandingBacklog:
         self.tolerance = tolerance  # samples: a paced producer's jitter crosses one frame
         self.min_pushes = min_pushes  # a paced producer pushes at least every 100 ms
         self._depths: deque[int] = deque(maxlen=window)
+        self._taken: deque[int] = deque(maxlen=window)  # samples the consumer asked for
         self._pushes: deque[list[int]] = deque(maxlen=window)  # chunk sizes, per frame
         self._pending: list[int] = []
 
@@ -62,12 +63,15 @@ class StandingBacklog:
     def reset(self) -> None:
         """Forget the history (after ``clearQueue``)."""
         self._depths.clear()
+        self._taken.clear()
         self._pushes.clear()
         self._pending = []
 
-    def observe(self, queued: int) -> int:
-        """Samples still queued after the sender took a frame; returns how many to drop."""
+    def observe(self, queued: int, taken: int = FRAME_SAMPLES) -> int:
+        """Samples still queued after the consumer asked for ``taken``; returns how many
+        to drop."""
         self._depths.append(queued)
+        self._taken.append(taken)
         self._pushes.append(self._pending)
         self._pending = []
         if len(self._depths) < self.window or not self._standing():
@@ -84,8 +88,8 @@ class StandingBacklog:
             return False  # one big push draining is a TTS, not a paced producer
         # A producer pushing 60 ms every 60 ms moves the queue by 40 ms each cycle while
         # keeping pace, so the band widens by its chunk size beyond one frame.
-        band = self.tolerance + max(0, max(chunks) - FRAME_SAMPLES)
-        if abs(sum(chunks) - self.window * FRAME_SAMPLES) > band:
+        band = self.tolerance + max(0, max(chunks) - max(self._taken))
+        if abs(sum(chunks) - sum(self._taken)) > band:
             return False  # pushing faster (ahead) or slower (draining) than the sender
         ordered = sorted(self._depths)
         trim = len(ordered) // 10  # a loaded loop's odd late push or pull is not a trend
