@@ -23,6 +23,7 @@ Needs the virtual devices: run under ``scripts/with-pulseaudio.sh``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import shutil
@@ -144,14 +145,14 @@ async def clicks_through_devices(clicks: int) -> AsyncIterator[tuple[PulseRecord
 
 
 @contextlib.asynccontextmanager
-async def sampling(queued: Callable[[], int]) -> AsyncIterator[list[float]]:
-    """Sample a mixer input's queue (ms) every 20 ms for the body: its standing delay."""
-    values: list[float] = []
+async def sampling(queued: Callable[[], int]) -> AsyncIterator[list[tuple[float, float]]]:
+    """Sample a mixer input's queue every 10 ms for the body: (time, ms queued)."""
+    values: list[tuple[float, float]] = []
 
     async def sample() -> None:
         while True:
-            values.append(1000 * queued() / SAMPLE_RATE)
-            await asyncio.sleep(0.02)
+            values.append((time.perf_counter(), 1000 * queued() / SAMPLE_RATE))
+            await asyncio.sleep(0.01)
 
     task = asyncio.create_task(sample())
     try:
@@ -162,8 +163,15 @@ async def sampling(queued: Callable[[], int]) -> AsyncIterator[list[float]]:
             await task
 
 
+def _queue_at(samples: list[tuple[float, float]], times: list[float]) -> list[float]:
+    """The sampled queue just after each time: what a click decoded then waited behind."""
+    at = [t for t, _ in samples]
+    return [samples[i][1] for i in (bisect.bisect_left(at, t) for t in times)
+            if i < len(samples)]
+
+
 def _paths(mouth: ClickDetector, decoded: ClickDetector, ear: ClickDetector,
-           mixer_queue_ms: list[float]) -> dict[str, Any]:
+           mixer_queue: list[tuple[float, float]]) -> dict[str, Any]:
     max_latency = PERIOD_S - 0.05
     total, lost = match_clicks(mouth.detected, ear.detected, max_latency)
     to_frames, _ = match_clicks(mouth.detected, decoded.detected, max_latency)
@@ -172,7 +180,7 @@ def _paths(mouth: ClickDetector, decoded: ClickDetector, ear: ClickDetector,
                                                    "clicks_sent": len(mouth.detected)},
             "mouth_to_frames": ms(summary(to_frames)),
             "frames_to_ear": ms(summary(to_ear)),
-            "mixer_queue_ms": summary(mixer_queue_ms),
+            "mixer_queue_ms": summary(_queue_at(mixer_queue, decoded.detected)),
             "latencies_ms": [round(v * 1000, 1) for v in total]}
 
 
@@ -261,7 +269,7 @@ def breakdown(path: dict[str, Any], network_ms: float, reported: dict[str, float
         "microphone: vmic to sent frame (20 ms blocks)": mouth_to_frames - network_ms,
         "sent frame to decoded frame (codec, relay, jitter buffer)": network_ms,
         "decoded frame to vspk": frames_to_ear,
-        "  of it mixer queue (sampled)": mixer,
+        "  of it mixer queue (sampled at each click)": mixer,
         "  of it PortAudio output buffer (reported)": speaker_buffer,
         "  rest: PulseAudio sink and monitor": frames_to_ear - mixer - speaker_buffer,
     }
