@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a web origin (scheme://host:port) whose pages may open the "
                              "socket, besides the server's own page (repeatable)")
     parser.add_argument("--max-users-per-room", type=int, default=None)
+    parser.add_argument("--max-peers-per-address", type=int, default=None,
+                        help="peer connections one client address may hold (default 64); "
+                             "a load generator on one address needs more")
     parser.add_argument("--log-level", default="INFO")
     cluster_cli.add_arguments(parser)
     return parser.parse_args(argv)
@@ -55,6 +58,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         overrides["allowed_origins"] = tuple(args.allow_origin)
     if args.max_users_per_room:
         overrides["max_users_per_room"] = args.max_users_per_room
+    if args.max_peers_per_address:
+        overrides["max_peers_per_address"] = args.max_peers_per_address
     return ServerConfig(
         app_id=DEV_APP_ID if dev else args.app_id,
         server_secret=DEV_SERVER_SECRET if dev else args.server_secret,

@@ -367,12 +367,15 @@ def _spawn_mock_server(options: list[str], log_file: Any, started: Callable[[byt
     return proc, out
 
 
+# Every load-test peer comes from 127.0.0.1: lift the per-address peer cap (64) that
+# guards a real server against one hostile address.
+_ONE_ADDRESS = ["--log-level", "WARNING", "--max-peers-per-address", "100000"]
 _URL = rb"room server on (ws://\S+)\s"
 
 
 def start_server(log_file: Any, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
     """``python -m mock_server --port 0`` as a child; returns it and its ws:// URL."""
-    proc, out = _spawn_mock_server(["--port", "0", "--log-level", "WARNING"], log_file,
+    proc, out = _spawn_mock_server(["--port", "0", *_ONE_ADDRESS], log_file,
                                    lambda out: re.search(_URL, out) is not None, timeout,
                                    "the room server")
     return proc, re.findall(_URL, out)[0].decode()
@@ -391,7 +394,7 @@ class Spawned:
 def start_cluster(nodes: int, log_file: Any, timeout: float = 30.0) -> Spawned:
     """``python -m mock_server --workers N --port 0`` (and its local redis-server)."""
     proc, out = _spawn_mock_server(
-        ["--workers", str(nodes), "--port", "0", "--log-level", "WARNING"], log_file,
+        ["--workers", str(nodes), "--port", "0", *_ONE_ADDRESS], log_file,
         lambda out: len(re.findall(_URL, out)) >= nodes, timeout, "the cluster")
     by_port = {int(port): int(pid) for pid, port in re.findall(rb"pid (\d+) port (\d+)", out)}
     ordered = sorted(u.decode() for u in re.findall(_URL, out))

@@ -73,20 +73,20 @@ class ClusterNode:
         yield from (stream_key(s) for s in registry.streams)
 
     # ------------------------------------------------------------------ leases
-    async def _take(self, key: str) -> str:
+    async def _take(self, key: str) -> tuple[str, str | None]:
         """Claim ``key``; if its owner does not answer, wait its lease out and claim it.
 
-        Returns the owner (ours, or a live node's)."""
+        Returns the owner (ours, or a live node's) and the owner's URL (None if ours)."""
         deadline = time.monotonic() + self.leases.ttl_ms / 1000 + 1.0
         while True:
             owner = await self.leases.claim(key)
             if owner == self.node_id:
-                return owner
+                return owner, None
             url = await self.leases.owner_url(owner)
             if url is not None and await _reachable(url):
-                return owner
+                return owner, url
             if time.monotonic() > deadline:
-                return owner
+                return owner, url
             left = await self.leases.ttl_left_ms(key)
             log.info("node %s: %s is held by %s, which does not answer; waiting %d ms",
                      self.node_id, key, owner, left)
@@ -98,12 +98,11 @@ class ClusterNode:
             return None
         key = room_key(room_id)
         try:
-            owner = await self._take(key)
-            if owner == self.node_id:
-                return None
-            url = await self.leases.owner_url(owner)
+            owner, url = await self._take(key)
         except (RedisError, OSError):
             raise ZegoError(ErrorCode.ROOM_INNER_ERROR, _STORE_DOWN) from None
+        if owner == self.node_id:
+            return None
         if url is None:
             raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "the room's host node is gone; retry")
         log.info("node %s: room %s is hosted by %s: redirecting", self.node_id, room_id, owner)
@@ -113,7 +112,7 @@ class ClusterNode:
         """Stream IDs are unique cluster-wide (1003028 when another node has it)."""
         key = stream_key(stream_id)
         try:
-            owner = await self._take(key)
+            owner, _ = await self._take(key)
         except (RedisError, OSError):
             # a room we host keeps working while Redis is down; claimed when it is back
             self.leases.hold_locally(key)

@@ -22,8 +22,8 @@ from .local_redis import free_port, start_redis
 __all__ = ["run_workers"]
 
 # options passed through to every node, unchanged
-_PASSED = ("app_id", "server_secret", "max_users_per_room", "log_level", "advertise_host",
-           "lease_ms")
+_PASSED = ("app_id", "server_secret", "max_users_per_room", "max_peers_per_address",
+           "log_level", "advertise_host", "lease_ms")
 
 
 def node_command(args: argparse.Namespace, index: int, port: int, redis_url: str) -> list[str]:
@@ -35,6 +35,8 @@ def node_command(args: argparse.Namespace, index: int, port: int, redis_url: str
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     for address in args.media_address or ():
         cmd += ["--media-address", address]
+    for origin in args.allow_origin or ():
+        cmd += ["--allow-origin", origin]
     return cmd
 
 
