@@ -42,6 +42,7 @@ class Upstream:
         self.url = url
         self.relay = relay
         self.players: set[int] = set()
+        self.joining: set[int] = set()  # players whose peer connection is being negotiated
         # False until the first player is counted, so it is not closed as unused before
         self.ready = False
         self._on_ended = on_ended

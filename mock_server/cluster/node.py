@@ -144,6 +144,7 @@ class ClusterNode:
             upstream = await asyncio.shield(task)
         # count the player before the first await: sync() closes a copy nobody plays
         upstream.players.add(key)
+        upstream.joining.add(key)
         upstream.ready = True
         try:
             answer = await self.server.relay.add_listener(stream_id, key, sdp)
@@ -151,6 +152,8 @@ class ClusterNode:
             upstream.players.discard(key)
             await self.sync()
             raise
+        finally:
+            upstream.joining.discard(key)
         return {"sdp": answer}
 
     async def _open_upstream(self, stream_id: str) -> Upstream:
@@ -190,10 +193,14 @@ class ClusterNode:
             await self.sync()
 
     async def sync(self) -> None:
-        """After any change: drop players whose session ended, and unused copies."""
+        """After any change: drop players whose session ended or whose peer connection the
+        relay reaped, and copies nobody plays."""
         sessions = self.server.registry.sessions
         for stream_id, upstream in list(self.upstreams.items()):
-            for key in [k for k in upstream.players if k not in sessions]:
+            relayed = self.server.relay.streams.get(stream_id)
+            listening = relayed.listeners if relayed is not None else {}
+            for key in [k for k in upstream.players if k not in sessions
+                        or (k not in listening and k not in upstream.joining)]:
                 upstream.players.discard(key)
                 await self.server.relay.remove_listener(stream_id, key)
             if (upstream.ready and not upstream.players
