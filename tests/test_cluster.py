@@ -298,3 +298,39 @@ async def test_redis_commands_per_operation(cluster: Cluster, users: Users) -> N
     assert await count(dave.loginRoom("r2", make_token("dave"), {"userID": "dave"})) == 1
     remote = await dave.startPlayingStream("s1", {"speaker": False})  # pulled from n3
     assert tones_present(await collect(remote, 20), [440.0]) == {440.0}
+
+
+async def test_the_engine_tries_its_server_list_in_order(unused_tcp_port: int) -> None:
+    """ZEGO's ``server`` may be a list of backups: a dead first entry is skipped."""
+    from mock_server import serve_rooms
+
+    with pytest.raises(ZegoError) as bad:
+        ZegoExpressEngine(DEV_APP_ID, ["ws://127.0.0.1:1/ws", "http://x"])
+    assert bad.value.code == ErrorCode.INPUT_PARAM_ERROR
+    dead = f"ws://127.0.0.1:{unused_tcp_port}/ws"
+    async with serve_rooms() as live:
+        engine = ZegoExpressEngine(DEV_APP_ID, [dead, live], options=dict(LOOPBACK))
+        try:
+            assert await engine.loginRoom("room1", make_token("u"), {"userID": "u"})
+            assert node_of(engine) == live
+        finally:
+            await engine.close()
+
+
+async def test_a_clean_node_shutdown_gives_its_leases_back(
+        cluster: Cluster, users: Users) -> None:
+    n1, n2 = cluster.nodes
+    await cluster.ready()
+    alice, a = await users.joined("alice", [n1.url, n2.url])
+    assert cluster.owner("room:room1") == "n1"
+    assert n1.proc is not None
+    n1.proc.terminate()  # SIGTERM: leases released at once, no TTL to wait out
+    n1.proc.wait(10)
+    stopped_at = time.monotonic()
+    assert cluster.owner("room:room1") in (None, "n2")  # alice may be back already
+    assert cluster.owner("node:n1") is None
+    await wait_until(lambda: a["roomStateChanged"][-1][1] == "RECONNECTED", timeout=5,
+                     what="alice on n2")
+    # no lease to wait out: back well inside the TTL a crash would cost
+    assert time.monotonic() - stopped_at < LEASE_MS / 1000
+    assert node_of(alice) == n2.url and cluster.owner("room:room1") == "n2"
