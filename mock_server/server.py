@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -143,6 +143,7 @@ class RoomServer:
         self._pending_streams: set[str] = set()
         self._pending_peers: dict[str, int] = {}  # address -> negotiations in flight
         self._per_address: dict[str, int] = {}
+        self._tcp_per_address: dict[str, int] = {}  # open TCP connections, handshakes included
         self._detached: dict[int, _Detached] = {}
         cfg = self.config
         self._log_budget = LogBudget(cfg.log_lines_per_s)
@@ -178,10 +179,46 @@ class RoomServer:
         held = sum(1 for d in self._detached.values() if d.address == address)
         return self._per_address.get(address, 0) + held
 
+    def _gated_connection(self) -> type[ServerConnection]:
+        """websockets' connection class, counting TCP connections per address from accept.
+
+        ``handle`` sees a socket only after its opening handshake, which may take
+        websockets' open timeout (10 s); without this, one address could hold any number
+        of descriptors with idle or trickling (slowloris) handshakes."""
+        server = self
+
+        class GatedConnection(ServerConnection):
+            counted: str | None = None
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                peer = transport.get_extra_info("peername")
+                address = str(peer[0]) if peer else "?"
+                held = server._tcp_per_address.get(address, 0)
+                if held >= server.config.max_connections_per_address:
+                    if server._log_budget.take():
+                        log.warning("refusing a TCP connection from %s: %d open already",
+                                    address, held)
+                    cast(asyncio.Transport, transport).abort()
+                    return
+                server._tcp_per_address[address] = held + 1
+                self.counted = address
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                super().connection_lost(exc)
+                if self.counted is not None:
+                    server._tcp_per_address[self.counted] -= 1
+                    if not server._tcp_per_address[self.counted]:
+                        del server._tcp_per_address[self.counted]
+                    self.counted = None
+
+        return GatedConnection
+
     async def handle(self, ws: ServerConnection) -> None:
         address = ws.remote_address[0] if ws.remote_address else "?"
         if (count := self._connections_from(address)) >= self.config.max_connections_per_address:
-            log.warning("refusing %s: %d connections already", address, count)
+            if self._log_budget.take():
+                log.warning("refusing %s: %d connections already", address, count)
             await ws.close(1013, "too many connections from this address")
             return
         self._per_address[address] = self._per_address.get(address, 0) + 1
@@ -542,7 +579,8 @@ class RoomServer:
             host,
             port,
             max_size=cfg.max_frame_bytes,
-            process_request=make_http_route(cfg, host),
+            process_request=make_http_route(cfg, host, self._log_budget),
+            create_connection=self._gated_connection(),
             ping_interval=cfg.ping_interval_s,
             ping_timeout=cfg.ping_timeout_s,
             # a peer that stopped answering pings will not answer a close frame either

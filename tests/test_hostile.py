@@ -588,3 +588,125 @@ async def test_dev_server_refuses_dns_rebinding() -> None:
     async with hostile_server() as (_, url):
         assert b" 404 " in await _http(url, "GET /dev/token?userID=x HTTP/1.1\r\n"
                                             "Host: 127.0.0.1:PORT\r\n\r\n")
+
+
+# ------------------------------------------------------------------ review of the fixes
+
+
+async def test_bloated_room_state_is_refused_instead_of_dropping_later_joiners() -> None:
+    """userNames of control characters (6 bytes each once JSON-escaped) made the login
+    reply of a userUpdate joiner exceed the 64 KiB a client accepts: 45 such users closed
+    every later joiner's socket (1009), and its engine retried forever."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (server, url):
+        fillers, refused = [], None
+        for n in range(80):
+            raw = await Raw.connect(url)
+            reply = await raw.login(f"filler{n}", userName="\x01" * 256)
+            fillers.append(raw)
+            if reply["code"] != 0:
+                refused = reply
+                break
+        # what the room admitted fits a frame: a joiner gets every member (before: 1100003,
+        # its socket closed with 1009)
+        engine = ZegoExpressEngine(APP_ID, url, options=dict(LOOPBACK))
+        rec = Recorder()
+        rec.attach(engine, "roomUserUpdate")
+        assert await engine.loginRoom("room1", token("victim"), {"userID": "victim"},
+                                      {"userUpdate": True})
+        assert len(rec["roomUserUpdate"][0][2]) == len(fillers) - (refused is not None)
+        assert refused is not None, "the room took every bloated user"
+        assert (refused["code"], refused["message"]) == (ErrorCode.ROOM_USER_COUNT_EXCEEDED,
+                                                         "room state too large for a login reply")
+        await engine.close()
+        for raw in fillers:
+            await raw.close()
+
+
+async def test_bloated_stream_extra_info_is_refused_instead_of_dropping_joiners() -> None:
+    """The same through streams: 4 streams a user, 1 KiB of control characters each."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (server, url):
+        pcs, raws, codes = [], [], []
+        for user in range(4):
+            raw = await Raw.connect(url)
+            raws.append(raw)
+            assert (await raw.login(f"m{user}"))["code"] == 0
+            for n in range(4):
+                pc, sdp = await real_offer()
+                pcs.append(pc)
+                reply = await raw.request("publish", roomID="room1", streamID=f"m{user}s{n}",
+                                          extraInfo="\x02" * 1024 if user else "", sdp=sdp)
+                codes.append((reply["code"], reply["message"]))
+        assert (ErrorCode.PUBLISH_INNER_ERROR, "room state too large for a login reply") in codes
+        assert set(server.relay.streams) == set(server.registry.streams)  # refused: not relayed
+        # growing small streams' extra info past the budget is refused the same way
+        grown = [(await raws[0].request("setStreamExtraInfo", streamID=f"m0s{n}",
+                                        extraInfo="\x02" * 1024))["code"] for n in range(4)]
+        assert ErrorCode.STREAM_EXTRA_INFO_TOO_LONG in grown, grown
+        # a later joiner logs in and gets every stream
+        async with victim_in_room(url) as (_, rec):
+            await wait_until(lambda: rec["roomStreamUpdate"], what="streams announced")
+            assert {s["streamID"] for s in rec["roomStreamUpdate"][0][2]} \
+                == set(server.registry.streams)
+        for raw in raws:
+            await raw.close()
+        await asyncio.gather(*(pc.close() for pc in pcs))
+
+
+async def test_idle_handshakes_count_against_the_address_cap() -> None:
+    """TCP connections that never finish their opening handshake (idle, or a slowloris
+    trickle) held a descriptor each for websockets' 10 s open timeout, uncapped: 1500 from
+    one address were all held.  They now count against the address's cap from accept."""
+    import socket
+
+    async with hostile_server(max_connections_per_address=5) as (_, url):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        loop = asyncio.get_running_loop()
+        socks = []
+        for n in range(50):
+            sock = socket.socket()
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            if n % 2:
+                sock.send(b"GET /ws HTTP/1.1\r\nHost: 1")  # a trickled request, never ended
+            socks.append(sock)
+
+        async def dropped(sock: socket.socket) -> bool:
+            try:
+                return await asyncio.wait_for(loop.sock_recv(sock, 1), 2) == b""
+            except ConnectionResetError:
+                return True
+            except TimeoutError:
+                return False
+
+        results = await asyncio.gather(*(dropped(s) for s in socks))
+        assert sum(not r for r in results) == 5, results  # the cap, not 50
+        # another address is unaffected; once the idle sockets go, this one is served again
+        other = await websockets.connect(url, local_addr=("127.0.0.6", 0))
+        await other.close()
+        for sock in socks:
+            sock.close()
+        await asyncio.sleep(0.2)
+        again = await websockets.connect(url)
+        await again.close()
+
+
+async def test_repeated_headers_and_refusals_do_not_write_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two Origin (or Host) headers made websockets' Headers.get raise: a 500 and a
+    traceback in the log per request (680 bytes, 1500 requests/s).  HTTP refusals were
+    logged once per request, unbudgeted."""
+    async with hostile_server(log_lines_per_s=20.0) as (_, url):
+        upgrade = _UPGRADE.format(host="127.0.0.1:PORT",
+                                  origin="Origin: http://a.example\r\nOrigin: http://b\r\n")
+        with caplog.at_level("INFO"):
+            for _ in range(100):
+                assert b" 400 " in await _http(url, upgrade)
+            foreign = _UPGRADE.format(host="127.0.0.1:PORT",
+                                      origin="Origin: http://evil.example\r\n")
+            for _ in range(200):
+                assert b" 403 " in await _http(url, foreign)
+            twice = _UPGRADE.replace("Host: {host}", "Host: 127.0.0.1:PORT\r\nHost: {host}")
+            assert b" 400 " in await _http(url, twice.format(host="evil.example", origin=""))
+        assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+        ours = [r for r in caplog.records if r.name.startswith("mock_server")]
+        assert len(ours) <= 25, len(ours)  # the server's budget
