@@ -42,7 +42,7 @@ from .auth import check_login, reconnect_token
 from .config import ServerConfig
 from .http_routes import make_http_route
 from .logsafe import LogBudget, clip
-from .relay import Relay
+from .relay import NegotiationError, Relay
 from .rooms import Outgoing, RoomRegistry, Session
 from .throttle import FailureThrottle
 
@@ -276,6 +276,10 @@ class RoomServer:
             return
         try:
             data = await self._handlers[request.type](conn, request)
+        except NegotiationError as exc:
+            if self._may_log(conn):
+                log.info("conn %d (%s): %s %s", conn.key, conn.peer, request.type, exc.detail)
+            conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except ZegoError as exc:
             conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except Exception:

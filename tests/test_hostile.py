@@ -710,3 +710,29 @@ async def test_repeated_headers_and_refusals_do_not_write_the_log(
         assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
         ours = [r for r in caplog.records if r.name.startswith("mock_server")]
         assert len(ours) <= 25, len(ours)  # the server's budget
+
+
+async def test_refused_offers_are_logged_under_the_budget(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The relay logged every refused offer itself, past the server's log budget: a
+    logged-in client wrote a line per request (50/s per socket, 256 sockets an address)."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (_, url):
+        publisher = await Raw.connect(url)
+        assert (await publisher.login("pub"))["code"] == 0
+        pc, reply = await _publish(publisher, "s1")
+        assert reply["code"] == 0
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        with caplog.at_level("INFO"):
+            rids = [await attacker.send("play", streamID="s1", sdp="x" * 100) for _ in range(200)]
+            rids += [await attacker.send("publish", roomID="room1", streamID=f"p{n}", sdp="v=0")
+                     for n in range(200)]
+            replies = [await attacker.reply(rid) for rid in rids]
+        assert {r["code"] for r in replies} == {ErrorCode.INPUT_PARAM_ERROR,
+                                                ErrorCode.PUBLISH_INNER_ERROR}
+        ours = [r for r in caplog.records if r.name.startswith("mock_server")]
+        assert len(ours) <= 10, len(ours)  # the connection's budget (5/s), not 400
+        assert any("refused a play offer of 100 chars" in r.getMessage() for r in ours)
+        await pc.close()
+        for raw in (publisher, attacker):
+            await raw.close()
