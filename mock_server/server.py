@@ -37,7 +37,7 @@ from zego_py.protocol import (
 )
 from zego_py.token import TokenClaims, TokenError
 
-from .addresses import is_loopback
+from .addresses import address_key, is_loopback
 from .auth import check_login, reconnect_token
 from .config import ServerConfig
 from .http_routes import make_http_route
@@ -70,8 +70,9 @@ class Connection:
         self.rate = config.requests_per_s
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
-        self.address = ws.remote_address[0] if ws.remote_address else "?"
-        self.peer = f"{self.address}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        host = str(ws.remote_address[0]) if ws.remote_address else "?"
+        self.address = address_key(host)  # what the per-address caps and throttle count
+        self.peer = f"{host}:{ws.remote_address[1]}" if ws.remote_address else "?"
         self.log_budget = LogBudget(config.log_lines_per_conn_per_s)
         self.on_loopback = bool(ws.local_address) and is_loopback(ws.local_address[0])
 
@@ -193,7 +194,7 @@ class RoomServer:
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)
                 peer = transport.get_extra_info("peername")
-                address = str(peer[0]) if peer else "?"
+                address = address_key(str(peer[0])) if peer else "?"
                 held = server._tcp_per_address.get(address, 0)
                 if held >= server.config.max_connections_per_address:
                     if server._log_budget.take():
@@ -215,7 +216,7 @@ class RoomServer:
         return GatedConnection
 
     async def handle(self, ws: ServerConnection) -> None:
-        address = ws.remote_address[0] if ws.remote_address else "?"
+        address = address_key(str(ws.remote_address[0])) if ws.remote_address else "?"
         if (count := self._connections_from(address)) >= self.config.max_connections_per_address:
             if self._log_budget.take():
                 log.warning("refusing %s: %d connections already", address, count)
@@ -592,9 +593,10 @@ class RoomServer:
         ) as server:
             bound_port = next(iter(server.sockets)).getsockname()[1]
             ticker = asyncio.create_task(self._online_count_loop())
-            log.info("serving ws://%s:%d/ws (app ID %d)", host, bound_port, cfg.app_id)
+            netloc = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
+            log.info("serving ws://%s/ws (app ID %d)", netloc, cfg.app_id)
             try:
-                yield f"ws://{host}:{bound_port}/ws"
+                yield f"ws://{netloc}/ws"
             finally:
                 ticker.cancel()
                 server.close()

@@ -736,3 +736,27 @@ async def test_refused_offers_are_logged_under_the_budget(
         await pc.close()
         for raw in (publisher, attacker):
             await raw.close()
+
+
+def test_an_ipv6_client_counts_as_its_64_not_each_address() -> None:
+    """Caps and the login throttle were keyed by the full address: an IPv6 host owns a
+    /64 and can take a fresh address per connection (2**64 of them)."""
+    from mock_server.addresses import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:dead:beef:0:7") \
+        == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+    # a dual-stack socket reports IPv4 clients IPv4-mapped: still one key per IPv4 address
+    assert address_key("::ffff:127.0.0.2") == "127.0.0.2" != address_key("::ffff:127.0.0.3")
+    assert address_key("127.0.0.2") == "127.0.0.2"
+
+
+async def test_the_throttle_keys_an_ipv6_client_by_its_64() -> None:
+    server = RoomServer(config(login_free_failures=1))
+    async with server.running("::1", 0) as url:
+        raw = await Raw.connect(url)
+        for _ in range(2):
+            await raw.login("x", tok="04AAAA")
+        assert server.login_throttle.blocked_for("address ::/64") > 0
+        await raw.close()
