@@ -695,9 +695,10 @@ async def test_repeated_headers_and_refusals_do_not_write_the_log(
     """Two Origin (or Host) headers made websockets' Headers.get raise: a 500 and a
     traceback in the log per request (680 bytes, 1500 requests/s).  HTTP refusals were
     logged once per request, unbudgeted."""
-    async with hostile_server(log_lines_per_s=20.0) as (_, url):
+    async with hostile_server(log_lines_per_s=5.0) as (_, url):
         upgrade = _UPGRADE.format(host="127.0.0.1:PORT",
                                   origin="Origin: http://a.example\r\nOrigin: http://b\r\n")
+        started = time.monotonic()
         with caplog.at_level("INFO"):
             for _ in range(100):
                 assert b" 400 " in await _http(url, upgrade)
@@ -708,8 +709,9 @@ async def test_repeated_headers_and_refusals_do_not_write_the_log(
             twice = _UPGRADE.replace("Host: {host}", "Host: 127.0.0.1:PORT\r\nHost: {host}")
             assert b" 400 " in await _http(url, twice.format(host="evil.example", origin=""))
         assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+        elapsed = time.monotonic() - started
         ours = [r for r in caplog.records if r.name.startswith("mock_server")]
-        assert len(ours) <= 25, len(ours)  # the server's budget
+        assert len(ours) <= 5 + 5 * elapsed + 1, (len(ours), elapsed)  # the server's budget
 
 
 async def test_refused_offers_are_logged_under_the_budget(
@@ -723,6 +725,7 @@ async def test_refused_offers_are_logged_under_the_budget(
         assert reply["code"] == 0
         attacker = await Raw.connect(url)
         assert (await attacker.login("mallory"))["code"] == 0
+        started = time.monotonic()
         with caplog.at_level("INFO"):
             rids = [await attacker.send("play", streamID="s1", sdp="x" * 100) for _ in range(200)]
             rids += [await attacker.send("publish", roomID="room1", streamID=f"p{n}", sdp="v=0")
@@ -730,8 +733,10 @@ async def test_refused_offers_are_logged_under_the_budget(
             replies = [await attacker.reply(rid) for rid in rids]
         assert {r["code"] for r in replies} == {ErrorCode.INPUT_PARAM_ERROR,
                                                 ErrorCode.PUBLISH_INNER_ERROR}
+        elapsed = time.monotonic() - started
         ours = [r for r in caplog.records if r.name.startswith("mock_server")]
-        assert len(ours) <= 10, len(ours)  # the connection's budget (5/s), not 400
+        # the connection's budget (5/s), not 400
+        assert len(ours) <= 5 + 5 * elapsed + 1, (len(ours), elapsed)
         assert any("refused a play offer of 100 chars" in r.getMessage() for r in ours)
         await pc.close()
         for raw in (publisher, attacker):
@@ -760,3 +765,28 @@ async def test_the_throttle_keys_an_ipv6_client_by_its_64() -> None:
             await raw.login("x", tok="04AAAA")
         assert server.login_throttle.blocked_for("address ::/64") > 0
         await raw.close()
+
+
+async def test_reconnect_tokens_carry_a_96_bit_random_nonce() -> None:
+    """Reconnect tokens were GCM tokens with upstream's nonce, 12 chars of [0-9a-z] (62
+    bits): a client that logs in ~2.5e9 times (days at the request budget, from a few
+    addresses) sees two share a nonce, which in GCM gives away the authentication key,
+    and with it tokens for any user.  Collecting 2.5e9 is beyond a test; that the nonce
+    now spans all 256 byte values is not."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (_, url):
+        raw = await Raw.connect(url)
+        nonce_bytes: set[int] = set()
+        for _ in range(100):
+            reply = await raw.login("alice")
+            binary = base64.b64decode(reply["data"]["reconnectToken"][2:])
+            assert struct.unpack_from(">H", binary, 8)[0] == 12
+            nonce_bytes.update(binary[10:22])
+            assert (await raw.request("logout", roomID="room1"))["code"] == 0
+        # 1200 random bytes miss a given value with p = 0.9%; all 220 outside [0-9a-z]: ~0
+        outside = nonce_bytes - set(b"0123456789abcdefghijklmnopqrstuvwxyz")
+        assert len(outside) > 150, sorted(nonce_bytes)
+        # and the server still reads them back: the last one logs in
+        again = await Raw.connect(url)
+        assert (await again.login("alice", tok=reply["data"]["reconnectToken"]))["code"] == 0
+        await raw.close()
+        await again.close()
