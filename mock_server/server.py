@@ -144,7 +144,7 @@ class RoomServer:
         self._pending_streams: set[str] = set()
         self._pending_peers: dict[str, int] = {}  # address -> negotiations in flight
         self._per_address: dict[str, int] = {}
-        self._tcp_per_address: dict[str, int] = {}  # open TCP connections, handshakes included
+        self._handshakes: dict[str, int] = {}  # address -> opening handshakes unfinished
         self._detached: dict[int, _Detached] = {}
         cfg = self.config
         self._log_budget = LogBudget(cfg.log_lines_per_s)
@@ -181,41 +181,47 @@ class RoomServer:
         return self._per_address.get(address, 0) + held
 
     def _gated_connection(self) -> type[ServerConnection]:
-        """websockets' connection class, counting TCP connections per address from accept.
+        """websockets' connection class, counting unfinished handshakes per address.
 
         ``handle`` sees a socket only after its opening handshake, which may take
-        websockets' open timeout (10 s); without this, one address could hold any number
-        of descriptors with idle or trickling (slowloris) handshakes."""
+        websockets' open timeout (10 s); without this cap one address could hold any
+        number of descriptors with idle or trickling (slowloris) handshakes."""
         server = self
 
         class GatedConnection(ServerConnection):
-            counted: str | None = None
+            handshaking: str | None = None  # the address key, until the handshake ends
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)
                 peer = transport.get_extra_info("peername")
                 address = address_key(str(peer[0])) if peer else "?"
-                held = server._tcp_per_address.get(address, 0)
-                if held >= server.config.max_connections_per_address:
+                pending = server._handshakes.get(address, 0)
+                if pending >= server.config.max_handshakes_per_address:
                     if server._log_budget.take():
-                        log.warning("refusing a TCP connection from %s: %d open already",
-                                    address, held)
+                        log.warning("refusing a TCP connection from %s: %d handshakes "
+                                    "unfinished", address, pending)
                     cast(asyncio.Transport, transport).abort()
                     return
-                server._tcp_per_address[address] = held + 1
-                self.counted = address
+                server._handshakes[address] = pending + 1
+                self.handshaking = address
+
+            def handshake_ended(self) -> None:
+                if self.handshaking is not None:
+                    server._handshakes[self.handshaking] -= 1
+                    if not server._handshakes[self.handshaking]:
+                        del server._handshakes[self.handshaking]
+                    self.handshaking = None
 
             def connection_lost(self, exc: Exception | None) -> None:
                 super().connection_lost(exc)
-                if self.counted is not None:
-                    server._tcp_per_address[self.counted] -= 1
-                    if not server._tcp_per_address[self.counted]:
-                        del server._tcp_per_address[self.counted]
-                    self.counted = None
+                self.handshake_ended()
 
         return GatedConnection
 
     async def handle(self, ws: ServerConnection) -> None:
+        ended = getattr(ws, "handshake_ended", None)  # GatedConnection's
+        if ended is not None:
+            ended()
         address = address_key(str(ws.remote_address[0])) if ws.remote_address else "?"
         if (count := self._connections_from(address)) >= self.config.max_connections_per_address:
             if self._log_budget.take():

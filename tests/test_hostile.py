@@ -652,13 +652,13 @@ async def test_bloated_stream_extra_info_is_refused_instead_of_dropping_joiners(
         await asyncio.gather(*(pc.close() for pc in pcs))
 
 
-async def test_idle_handshakes_count_against_the_address_cap() -> None:
+async def test_idle_handshakes_are_capped_per_address() -> None:
     """TCP connections that never finish their opening handshake (idle, or a slowloris
     trickle) held a descriptor each for websockets' 10 s open timeout, uncapped: 1500 from
-    one address were all held.  They now count against the address's cap from accept."""
+    one address were all held.  Unfinished handshakes are now capped per address."""
     import socket
 
-    async with hostile_server(max_connections_per_address=5) as (_, url):
+    async with hostile_server(max_handshakes_per_address=5) as (_, url):
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         loop = asyncio.get_running_loop()
         socks = []
