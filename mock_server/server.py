@@ -147,6 +147,7 @@ class RoomServer:
         self._per_address: dict[str, int] = {}
         self._handshakes: dict[str, int] = {}  # address -> opening handshakes unfinished
         self._detached: dict[int, _Detached] = {}
+        self._detached_from: dict[str, int] = {}  # address -> sessions in _detached
         cfg = self.config
         self._log_budget = LogBudget(cfg.log_lines_per_s)
         self.login_throttle = FailureThrottle(
@@ -178,8 +179,7 @@ class RoomServer:
     # ------------------------------------------------------------------ sockets
     def _connections_from(self, address: str) -> int:
         """Live sockets plus sessions in their grace period (they hold the same state)."""
-        held = sum(1 for d in self._detached.values() if d.address == address)
-        return self._per_address.get(address, 0) + held
+        return self._per_address.get(address, 0) + self._detached_from.get(address, 0)
 
     def _gated_connection(self) -> type[ServerConnection]:
         """websockets' connection class, counting unfinished handshakes per address.
@@ -310,12 +310,21 @@ class RoomServer:
                 self.config.session_grace_s,
                 lambda: asyncio.ensure_future(self._expire(conn.key))),
             session.address)
+        self._detached_from[session.address] = self._detached_from.get(session.address, 0) + 1
+
+    def _end_grace(self, key: int) -> _Detached | None:
+        """End ``key``'s grace period (it resumed or expired); its timer stops."""
+        detached = self._detached.pop(key, None)
+        if detached is not None:
+            detached.timer.cancel()
+            self._detached_from[detached.address] -= 1
+            if not self._detached_from[detached.address]:
+                del self._detached_from[detached.address]
+        return detached
 
     async def _expire(self, key: int) -> None:
-        detached = self._detached.pop(key, None)
-        if detached is None:
+        if self._end_grace(key) is None:
             return
-        detached.timer.cancel()
         session = self.registry.sessions.get(key)
         if session is not None:
             log.info("room %s: user %s timed out", session.room_id, session.user["userID"])
@@ -456,9 +465,7 @@ class RoomServer:
         if old is not None and old is not conn:  # its half-open socket was not noticed yet
             del self.connections[key]
             await old.close(1000, "resumed elsewhere")
-        detached = self._detached.pop(key, None)
-        if detached is not None:
-            detached.timer.cancel()
+        detached = self._end_grace(key)
         self.connections.pop(conn.key, None)
         conn.key = key
         self.connections[key] = conn
