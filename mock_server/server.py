@@ -595,6 +595,10 @@ class RoomServer:
         while True:
             await asyncio.sleep(self.config.online_count_interval_s)
             await self._deliver(self.registry.online_counts())
+            if self._log_budget.suppressed:  # so an operator knows the log has gaps
+                log.warning("%d log lines suppressed server-wide in the last %.0f s",
+                            self._log_budget.suppressed, self.config.online_count_interval_s)
+                self._log_budget.suppressed = 0
 
     @contextlib.asynccontextmanager
     async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
