@@ -131,6 +131,9 @@ class RoomRegistry:
         self.rooms: dict[str, Room] = {}
         self.sessions: dict[int, Session] = {}
         self.streams: dict[str, StreamRecord] = {}
+        # Bumped whenever a stream or a player may have gone: the server mirrors removals
+        # into the relay only when this moved, not on every message it delivers.
+        self.removals = 0
 
     # ------------------------------------------------------------------ helpers
     def _check_state_fits(self, room: Room, *, users: Iterable[dict[str, str]] | None = None,
@@ -239,6 +242,7 @@ class RoomRegistry:
         session = self.sessions.pop(key, None)
         if session is None:
             return []
+        self.removals += 1
         out: list[Outgoing] = []
         for stream_id in list(session.published):
             out += self._remove_stream(stream_id, reason)
@@ -265,6 +269,7 @@ class RoomRegistry:
         session = self.sessions.get(key)
         if session is None:
             return []
+        self.removals += 1
         out = [Outgoing(key, Push("kickout", {"roomID": session.room_id, "code": int(code),
                                               "message": ZegoError(code).message}))]
         if announce_user:
@@ -336,6 +341,7 @@ class RoomRegistry:
 
     def _remove_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
         record = self.streams.pop(stream_id)
+        self.removals += 1
         owner = self.sessions.get(record.owner_key)
         if owner is not None:
             owner.published.discard(stream_id)
@@ -381,6 +387,7 @@ class RoomRegistry:
         session = self._session(key)
         if stream_id not in session.playing:
             return False
+        self.removals += 1
         session.playing.discard(stream_id)
         record = self.streams.get(stream_id)
         if record is not None:

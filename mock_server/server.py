@@ -148,6 +148,7 @@ class RoomServer:
         self._handshakes: dict[str, int] = {}  # address -> opening handshakes unfinished
         self._detached: dict[int, _Detached] = {}
         self._detached_from: dict[str, int] = {}  # address -> sessions in _detached
+        self._synced_removals = 0  # registry.removals at the last _sync_relay
         cfg = self.config
         self._log_budget = LogBudget(cfg.log_lines_per_s)
         self.login_throttle = FailureThrottle(
@@ -365,7 +366,13 @@ class RoomServer:
         await conn.close(1000, "kicked out")
 
     async def _sync_relay(self) -> None:
-        """The registry is the truth: stop relaying what it no longer has."""
+        """The registry is the truth: stop relaying what it no longer has.
+
+        Skipped unless the registry removed something since the last pass: the scan is
+        O(streams + listeners) and runs after every delivered request (a message)."""
+        if self.registry.removals == self._synced_removals:
+            return
+        self._synced_removals = self.registry.removals
         streams = self.registry.streams
         for stream_id, published in list(self.relay.streams.items()):
             record = streams.get(stream_id)
