@@ -1,6 +1,6 @@
 """Several room-server nodes coordinated through Redis (docs/cluster.md).
 
-Only ``python -m mock_server --redis URL`` / ``--workers N`` load this package; the
-embedded default (``serve_rooms()``, ``python -m mock_server``) stays one process with
-no Redis.
+``python -m mock_server`` always reads this package's options (cli.py), but only
+``--redis URL`` / ``--workers N`` import Redis or start anything; ``serve_rooms()`` and
+``RoomServer`` never touch it, so the embedded default stays one process with no Redis.
 """
