@@ -141,7 +141,9 @@ class LeaseStore:
         return sorted(lost)
 
     async def run(self, on_lost: Callable[[list[str]], None]) -> None:
-        """The renew loop: survives Redis outages (serve on, re-claim when it is back)."""
+        """The renew loop: survives Redis outages (serve on, re-claim when it is back).
+
+        ``on_lost`` gets, after every successful tick, the keys another node holds."""
         while True:
             try:
                 lost = await self.tick()
@@ -155,8 +157,7 @@ class LeaseStore:
                     log.warning("node %s: Redis is back; %d leases re-claimed",
                                 self.node_id, len(self.held))
                 self.redis_ok = True
-                if lost:
-                    on_lost(lost)
+                on_lost(lost)
             await asyncio.sleep(self.renew_interval_s)
 
     async def close(self) -> None:

@@ -66,6 +66,7 @@ class ClusterNode:
         self._opening: dict[str, asyncio.Task[Upstream]] = {}
         # pull links other nodes opened here: connection key -> the streams they pull
         self.pullers: dict[int, set[str]] = {}
+        self.conflicts: set[str] = set()  # keys last reported held by another node
 
     def _wanted(self) -> Iterator[str]:
         registry = self.server.registry
@@ -121,8 +122,12 @@ class ClusterNode:
             raise ZegoError(ErrorCode.DUPLICATE_STREAM_ID)
 
     def on_lost(self, keys: list[str]) -> None:
-        log.error("node %s: lost %s to another node (Redis lost its data while both "
-                  "served them; see docs/cluster.md, limits)", self.node_id, keys)
+        """Another node holds keys we serve (split after a Redis restart): say so once."""
+        new = sorted(set(keys) - self.conflicts)
+        self.conflicts = set(keys)
+        if new:
+            log.error("node %s: another node holds %s, which this node serves too (Redis "
+                      "lost its data while both took them; docs/cluster.md)", self.node_id, new)
 
     # ------------------------------------------------------------------ play, listener side
     def is_upstream(self, stream_id: str) -> bool:
