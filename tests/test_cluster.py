@@ -347,3 +347,20 @@ async def test_a_clean_node_shutdown_gives_its_leases_back(
     # no lease to wait out: back well inside the TTL a crash would cost
     assert time.monotonic() - stopped_at < LEASE_MS / 1000
     assert node_of(alice) == n2.url and cluster.owner("room:room1") == "n2"
+
+
+async def test_a_lease_taken_while_redis_was_empty_is_reported_once(
+        cluster: Cluster, users: Users) -> None:
+    """After a Redis restart another node may claim a room first (two logins racing the
+    re-claim): the host keeps serving and logs the split once (docs/cluster.md)."""
+    n1, _ = cluster.nodes
+    await cluster.ready()
+    alice, a = await users.joined("alice", [n1.url])
+    cluster.stop_redis()
+    cluster.start_redis()
+    cluster.redis().set("room:room1", "n2", px=60_000)  # n2's claim won the race
+    await asyncio.sleep(4 * LEASE_MS / 3000)  # four renew ticks
+    log = n1.log.read_text()
+    assert log.count("another node holds ['room:room1']") == 1, log[-2000:]
+    await alice.sendBroadcastMessage("room1", "still served")  # n1 still hosts it
+    assert a["roomStateChanged"][-1][1] == "LOGINED"
