@@ -189,6 +189,7 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     seen: list[tuple[str, Any]] = []
     for name in ("on_connected", "on_participant_joined", "on_first_participant_joined",
                  "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed",
+                 "on_participant_connected", "on_participant_disconnected",
                  "on_audio_track_unsubscribed", "on_disconnected"):
         transport.add_event_handler(name, lambda _t, *args, _n=name: seen.append((_n, args)))
     frames = FrameTypes()
@@ -217,6 +218,9 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     assert ("on_participant_left", ({"id": "early", "info": {"userName": "early"}}, "left")) in seen
     assert ("on_client_disconnected", ({"id": "early", "info": {"userName": "early"}},)) in seen
     assert ("on_audio_track_subscribed", ("late",)) in seen
+    # LiveKit's names and argument (the identity), in the order users came and went
+    assert [args for n, args in seen if n == "on_participant_connected"] == [("early",), ("late",)]
+    assert [args for n, args in seen if n == "on_participant_disconnected"] == [("early",)]
 
 
 async def tones_through_the_bot(harness: Harness, **params: Any) -> tuple[np.ndarray, Repeat]:
