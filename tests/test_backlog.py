@@ -47,6 +47,13 @@ def test_a_producer_1_percent_fast_for_30_s_is_kept_near_one_frame() -> None:
     assert 0.5 * 0.01 * 30 * RATE <= dropped <= 1.5 * 0.01 * 30 * RATE
 
 
+def test_a_producer_1_percent_slow_loses_nothing() -> None:
+    # Slower than the sender: the queue runs dry now and then (a frame of silence), and
+    # there is never anything standing to drop.
+    dropped, deepest = _run(0.99, FRAME, 30.0)
+    assert dropped == 0 and deepest <= FRAME
+
+
 @pytest.mark.parametrize("speed,chunk", [(1.03, FRAME), (1.05, 3 * FRAME), (1.1, 5 * FRAME),
                                          (1.5, FRAME // 2), (1.5, FRAME)])
 def test_a_tts_ahead_of_real_time_loses_nothing(speed: float, chunk: int) -> None:
