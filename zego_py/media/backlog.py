@@ -146,13 +146,16 @@ class StandingBacklog:
             return False
         last = self._history[-1][0]
         if last - self._since < horizon:
-            return False  # too little history to tell 1.0x from a TTS slightly ahead
-        recent = [n for t, n in self._history if t > last - horizon]
-        interval = horizon / len(recent)
+            # Too little history to tell 1.0x from a TTS slightly ahead: over 0.5-1 s a
+            # TTS in 60-160 ms chunks at 1.05-1.1x lost a slice at its start.
+            return False
+        span = horizon
+        recent = [n for t, n in self._history if t > last - span]
+        interval = span / len(recent)
         if now - last > interval + FRAME_SAMPLES / SAMPLE_RATE:
             return False  # it stopped: nothing new waits behind the queue, let it drain
-        # Pushes on the wall clock's lattice put a whole number of chunks in the horizon,
-        # a late one on a loaded loop one fewer or more.  Ending the horizon at the last
-        # push, not now, keeps a TTS that just stopped from looking paced while its
-        # surplus leaves the horizon a frame at a time (it lost its tail that way).
-        return abs(sum(recent) - horizon * SAMPLE_RATE) <= max(recent)
+        # Pushes on the wall clock's lattice put a whole number of chunks in the span, a
+        # late one on a loaded loop one fewer or more.  Ending the span at the last push,
+        # not now, keeps a TTS that just stopped from looking paced while its surplus
+        # leaves the span a frame at a time (it lost its tail that way).
+        return abs(sum(recent) - span * SAMPLE_RATE) <= max(recent)
