@@ -226,7 +226,7 @@ async def test_redis_restart_keeps_calls_and_new_logins_work_once_it_is_back(
 
 
 # 300 keeps the test well under its 60 s on a busy 2-core box; ZEGO_CLUSTER_CHURN=500 is
-# the figure (11-29 s here, docs/cluster.md)
+# the figure (11-36 s here, docs/cluster.md)
 CHURN_CYCLES = int(os.environ.get("ZEGO_CLUSTER_CHURN", "300"))
 
 
