@@ -9,8 +9,18 @@ own.  Measured on this machine kind (shared/reference/perf-baseline.md): ~0.23 %
 core per listener and 82 ms mouth-to-ear, against 4.2 % and 163 ms for aiortc's
 decode/re-encode MediaRelay.
 
-The tap (zego_py.media.rtp_tap) relies on two aiortc internals, pinned by
-``aiortc==1.16.*`` and covered by tests/test_relay_internals.py (docs/aiortc-internals.md).
+Video is forwarded the same way, one encoded frame at a time: the publisher's VP8 or
+H.264 RTP is reassembled into whole frames (video_frames.py, because aiortc's sender
+packs an ``av.Packet`` as one frame) and the same frame goes to every listener.  A new
+listener gets frames from the next keyframe on, and the relay asks the publisher for
+one at once (RTCP PLI); listeners' own PLI/FIR, and frames lost on the way in, ask too.
+Requests are merged: at most one PLI per ``KEYFRAME_MIN_INTERVAL_S`` reaches the
+publisher however many listeners ask.  Retransmissions are aiortc's own NACK/RTX on
+both hops (the publisher's RTX is unwrapped before reassembly).
+
+The taps (zego_py.media.rtp_tap, the senders' ``_send_keyframe``) rely on aiortc
+internals, pinned by ``aiortc==1.16.*`` and covered by tests/test_relay_internals.py
+(docs/aiortc-internals.md).
 """
 
 from __future__ import annotations
@@ -21,9 +31,16 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, unwrap_rtx
+from aiortc.sdp import SessionDescription
 from av.packet import Packet
 
 from zego_py.errors import ErrorCode, ZegoError
@@ -32,27 +49,33 @@ from zego_py.media.impairment import Impairment
 from zego_py.media.opus import with_opus_fmtp
 from zego_py.media.rtp_tap import tap_receiver
 
+from .video_frames import FrameAssembler
+
 __all__ = ["Relay"]
 
 log = logging.getLogger("mock_server.relay")
 
 _OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+_VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 # A listener that falls this many packets (20 ms each) behind loses its oldest ones
 # instead of buffering without bound.
 _LISTENER_QUEUE_PACKETS = 25
+# Video frames a listener may fall behind; past that it skips to the next keyframe.
+_LISTENER_QUEUE_FRAMES = 10
+# The publisher gets at most one keyframe request (PLI) this often, whoever asks.
+KEYFRAME_MIN_INTERVAL_S = 0.25
 
 
-class ForwardedAudioTrack(MediaStreamTrack):
-    """A listener's track: yields the publisher's encoded Opus packets as ``av.Packet``.
+class _ForwardedTrack(MediaStreamTrack):
+    """A listener's track: yields the publisher's encoded data as ``av.Packet``s, which
+    ``RTCRtpSender`` sends through ``encoder.pack()`` without encoding.  Its queue is
+    bounded, so one slow listener never holds the others up."""
 
-    ``RTCRtpSender`` sends an ``av.Packet`` through ``encoder.pack()`` without encoding.
-    """
-
-    kind = "audio"
+    capacity = _LISTENER_QUEUE_PACKETS
 
     def __init__(self) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(_LISTENER_QUEUE_PACKETS)
+        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(self.capacity)
         self.dropped = 0
 
     def offer(self, packet: Packet) -> None:
@@ -76,6 +99,104 @@ class ForwardedAudioTrack(MediaStreamTrack):
         return packet
 
 
+class ForwardedAudioTrack(_ForwardedTrack):
+    """Opus packets, one ``av.Packet`` each."""
+
+    kind = "audio"
+
+
+class ForwardedVideoTrack(_ForwardedTrack):
+    """Whole encoded video frames, from a keyframe on: a new listener, or one that fell
+    ``_LISTENER_QUEUE_FRAMES`` behind, waits for the next keyframe (and asks for it)."""
+
+    kind = "video"
+    capacity = _LISTENER_QUEUE_FRAMES
+
+    def __init__(self, request_keyframe: Callable[[], None]) -> None:
+        super().__init__()
+        self.request_keyframe = request_keyframe
+        self.waiting_for_keyframe = True
+
+    def offer_frame(self, packet: Packet, keyframe: bool) -> None:
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                return
+            self.waiting_for_keyframe = False
+        if self._queue.full():  # too slow: what is queued is useless without its past
+            self.dropped += self._queue.qsize()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.waiting_for_keyframe = True
+            self.request_keyframe()
+            return
+        self._queue.put_nowait(packet)
+
+
+class _Listener:
+    def __init__(self, pc: RTCPeerConnection, audio: ForwardedAudioTrack | None,
+                 video: ForwardedVideoTrack | None) -> None:
+        self.pc, self.audio, self.video = pc, audio, video
+
+    def end(self) -> None:
+        for track in (self.audio, self.video):
+            if track is not None:
+                track.end()
+
+
+class _VideoIn:
+    """The publisher's video as it arrives: codec, RTX mapping, reassembly, PLI."""
+
+    def __init__(self, codec: str, payload_type: int, rtx_payload_type: int | None) -> None:
+        self.codec = codec
+        self.payload_type = payload_type
+        self.rtx_payload_type = rtx_payload_type
+        self.assembler = FrameAssembler(codec)
+        self.receiver: RTCRtpReceiver | None = None
+        self.ssrc: int | None = None
+        self.first_timestamp: int | None = None
+        self.frames_in = 0
+        self.keyframes_in = 0
+        self.plis_sent = 0
+        self._last_pli = -KEYFRAME_MIN_INTERVAL_S
+        self._pli_timer: asyncio.TimerHandle | None = None
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, merging requests that come close together."""
+        if self._pli_timer is not None or self.receiver is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_pli + KEYFRAME_MIN_INTERVAL_S - loop.time())
+        self._pli_timer = loop.call_later(delay, self._send_pli)
+
+    def _send_pli(self) -> None:
+        self._pli_timer = None
+        if self.receiver is None or self.ssrc is None:
+            return
+        self._last_pli = asyncio.get_running_loop().time()
+        self.plis_sent += 1
+        asyncio.ensure_future(self.receiver._send_rtcp_pli(self.ssrc))
+
+    def close(self) -> None:
+        if self._pli_timer is not None:
+            self._pli_timer.cancel()
+            self._pli_timer = None
+        self.receiver = None
+
+
+def _video_in(answer_sdp: str) -> _VideoIn | None:
+    """What the relay agreed to receive as video, from its answer to a publisher."""
+    for media in SessionDescription.parse(answer_sdp).media:
+        if media.kind != "video" or media.direction == "inactive":
+            continue
+        main = next((c for c in media.rtp.codecs if c.name.lower() != "rtx"), None)
+        if main is None or main.payloadType is None or main.name.upper() not in ("VP8", "H264"):
+            return None
+        rtx = next((c.payloadType for c in media.rtp.codecs if c.name.lower() == "rtx"
+                    and c.parameters.get("apt") == main.payloadType), None)
+        return _VideoIn(main.name.upper(), main.payloadType, rtx)
+    return None
+
+
 class _Published:
     """One published stream: its publisher connection and its listeners."""
 
@@ -84,9 +205,11 @@ class _Published:
         self.stream_id = stream_id
         self.impairment = impairment
         self.pc = pc
-        self.listeners: dict[int, tuple[RTCPeerConnection, ForwardedAudioTrack]] = {}
+        self.listeners: dict[int, _Listener] = {}
         self.first_timestamp: int | None = None
         self.packets_in = 0
+        self.has_audio = False
+        self.video: _VideoIn | None = None
 
     def forward(self, packet: RtpPacket) -> None:
         if not packet.payload:
@@ -100,24 +223,79 @@ class _Published:
         av_packet = Packet(packet.payload)
         av_packet.pts = (packet.timestamp - self.first_timestamp) & 0xFFFFFFFF
         av_packet.time_base = _OPUS_TIME_BASE
-        for _, track in self.listeners.values():
+        for listener in self.listeners.values():
+            track = listener.audio
+            if track is None:
+                continue
             if self.impairment is None:
                 track.offer(av_packet)
             else:
                 self.impairment.deliver(track.offer, av_packet)
 
+    def forward_video(self, packet: RtpPacket) -> None:
+        video = self.video
+        if video is None:
+            return
+        if packet.payload_type == video.rtx_payload_type and video.rtx_payload_type is not None:
+            if video.ssrc is None or len(packet.payload) < 2:
+                return
+            packet = unwrap_rtx(packet, payload_type=video.payload_type, ssrc=video.ssrc)
+        elif packet.payload_type != video.payload_type:
+            return
+        video.ssrc = packet.ssrc
+        if not packet.payload:
+            return
+        frames, lost = video.assembler.add(packet.sequence_number, packet.timestamp,
+                                           bool(packet.marker), packet.payload)
+        if lost:
+            video.request_keyframe()
+        for frame in frames:
+            if video.first_timestamp is None:
+                video.first_timestamp = frame.timestamp
+            video.frames_in += 1
+            video.keyframes_in += frame.keyframe
+            av_packet = Packet(frame.data)
+            av_packet.pts = (frame.timestamp - video.first_timestamp) & 0xFFFFFFFF
+            av_packet.time_base = _VIDEO_TIME_BASE
+            for listener in self.listeners.values():
+                if listener.video is not None:
+                    listener.video.offer_frame(av_packet, frame.keyframe)
 
-def _has_opus(sdp: str) -> bool:
-    return "opus/48000" in sdp.lower()
+
+def _has_media(sdp: str) -> bool:
+    """Opus audio or VP8/H.264 video: what the relay can forward."""
+    low = sdp.lower()
+    return "opus/48000" in low or "vp8/90000" in low or "h264/90000" in low
 
 
 def _opus_only(pc: RTCPeerConnection) -> None:
     for transceiver in pc.getTransceivers():
         caps = RTCRtpReceiver.getCapabilities("audio")
-        if caps is not None:
+        if caps is not None and transceiver.kind == "audio":
             transceiver.setCodecPreferences(
                 [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
             )
+
+
+def _only_video_codec(offer_sdp: str, codec: str) -> str:
+    """A listener's offer with ``codec`` (and its RTX) as the only video codec: the relay
+    forwards the publisher's frames as they are.  (aiortc applies codec preferences while
+    it reads the offer, before the answerer could set any, so the offer is filtered.)"""
+    desc = SessionDescription.parse(offer_sdp)
+    for media in desc.media:
+        if media.kind != "video":
+            continue
+        kept = {c.payloadType for c in media.rtp.codecs if c.name.upper() == codec}
+        media.rtp.codecs = [c for c in media.rtp.codecs if c.payloadType in kept or (
+            c.name.lower() == "rtx" and c.parameters.get("apt") in kept)]
+        media.fmt = [c.payloadType for c in media.rtp.codecs]
+    return str(desc)
+
+
+def _watch_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """A listener's PLI/FIR reaches its sender's ``_send_keyframe``, which only flags
+    aiortc's own encoder; the relay packs, so it asks the publisher instead."""
+    sender._send_keyframe = request  # type: ignore[method-assign]
 
 
 class Relay:
@@ -141,22 +319,32 @@ class Relay:
 
     async def add_publisher(self, stream_id: str, offer_sdp: str) -> str:
         """Accept a publisher's offer; returns the relay's SDP answer."""
-        if not _has_opus(offer_sdp):
-            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus audio")
+        if not _has_media(offer_sdp):
+            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus or VP8/H.264")
         pc = new_peer_connection(self.ice_servers)
         published = _Published(stream_id, pc, self.make_impairment())
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             for transceiver in pc.getTransceivers():
-                if transceiver.receiver.track is track:
+                if transceiver.receiver.track is not track:
+                    continue
+                if track.kind == "audio":
+                    published.has_audio = True
                     tap_receiver(transceiver.receiver, published.forward)
+                else:
+                    video_receivers.append(transceiver.receiver)
+                    tap_receiver(transceiver.receiver, published.forward_video)
 
+        video_receivers: list[RTCRtpReceiver] = []
         try:
             answer = await self._answer(pc, offer_sdp)
         except Exception as exc:
             await pc.close()
             raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, f"bad publish offer: {exc}") from None
+        published.video = _video_in(answer) if video_receivers else None
+        if published.video is not None:
+            published.video.receiver = video_receivers[0]
         self.streams[stream_id] = published
         return answer
 
@@ -166,22 +354,34 @@ class Relay:
             return
         listeners = list(published.listeners.values())
         published.listeners.clear()
-        for _, track in listeners:
-            track.end()
-        await asyncio.gather(published.pc.close(), *(pc.close() for pc, _ in listeners))
+        if published.video is not None:
+            published.video.close()
+        for listener in listeners:
+            listener.end()
+        await asyncio.gather(published.pc.close(), *(li.pc.close() for li in listeners))
 
     async def add_listener(self, stream_id: str, key: int, offer_sdp: str) -> str:
         """Accept a listener's recvonly offer for ``stream_id``; returns the answer."""
         published = self.streams.get(stream_id)
         if published is None:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
-        if not _has_opus(offer_sdp):
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the offer has no Opus audio")
+        if not _has_media(offer_sdp):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the offer has no Opus or VP8/H.264")
         pc = new_peer_connection(self.ice_servers)
-        track = ForwardedAudioTrack()
+        video_in = published.video
+        listener = _Listener(pc, None, None)
         try:
+            if video_in is not None:
+                offer_sdp = _only_video_codec(offer_sdp, video_in.codec)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            pc.addTrack(track)
+            kinds = {t.kind for t in pc.getTransceivers()}
+            if published.has_audio and "audio" in kinds:
+                listener.audio = ForwardedAudioTrack()
+                pc.addTrack(listener.audio)
+            if video_in is not None and "video" in kinds:
+                listener.video = ForwardedVideoTrack(video_in.request_keyframe)
+                _watch_keyframe_requests(pc.addTrack(listener.video),
+                                         video_in.request_keyframe)
             _opus_only(pc)
             answer = await pc.createAnswer()
             with gathering_on(self.host_addresses):
@@ -193,19 +393,22 @@ class Relay:
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
         old = published.listeners.pop(key, None)
-        published.listeners[key] = (pc, track)
+        published.listeners[key] = listener
+        if listener.video is not None and video_in is not None:
+            video_in.request_keyframe()  # its first frame now, not at the next keyframe
         if old is not None:
-            await old[0].close()
+            old.end()
+            await old.pc.close()
         return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1, "usedtx": 1})
 
     async def remove_listener(self, stream_id: str, key: int) -> None:
         published = self.streams.get(stream_id)
         if published is None:
             return
-        entry = published.listeners.pop(key, None)
-        if entry is not None:
-            entry[1].end()
-            await entry[0].close()
+        listener = published.listeners.pop(key, None)
+        if listener is not None:
+            listener.end()
+            await listener.pc.close()
 
     async def close(self) -> None:
         await asyncio.gather(*(self.remove_publisher(s) for s in list(self.streams)))

@@ -53,6 +53,7 @@ ALL_EVENTS = (
     "tokenWillExpire", "IMRecvBroadcastMessage", "IMRecvBarrageMessage", "IMRecvCustomCommand",
     "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
     "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
+    "remoteCameraStatusUpdate",
 )
 
 

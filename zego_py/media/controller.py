@@ -22,7 +22,7 @@ from .context import IceConfig, MediaContext
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
-from .publisher import Publisher, opus_settings
+from .publisher import Publisher, opus_settings, video_codec
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
 
@@ -76,9 +76,16 @@ class MediaController:
         self._mute_changed()
         return True
 
+    def mute_publish_video(self, local: Any, mute: bool) -> bool:
+        if not isinstance(local, ZegoLocalStream) or local.video_source is None:
+            return False
+        local.video_muted = bool(mute)
+        self._mute_changed()
+        return True
+
     def _mute_changed(self) -> None:
         for pub in self._publishers.values():
-            self._ctx.spawn(pub.send_mic_status())
+            self._ctx.spawn(pub.send_status())
 
     # ------------------------------------------------------------------ publishing
     def start_publishing(self, stream_id: str, local: Any, option: dict[str, Any]) -> bool:
@@ -92,6 +99,7 @@ class MediaController:
         extra_info = validation.check_stream_extra_info(option.get("extraInfo", ""))
         pub = Publisher(stream_id, room, local, extra_info=extra_info,
                         settings=opus_settings(option, local), ctx=self._ctx, ice=self._ice,
+                        codec=video_codec(option),
                         on_connected=self._ensure_loops, forget=self._forget)
         self._publishers[stream_id] = pub
         pub.start()
@@ -154,6 +162,13 @@ class MediaController:
         if play is None:
             return False
         play.mute(mute)
+        return True
+
+    def mute_play_video(self, stream_id: str, mute: bool) -> bool:
+        play = self._players.get(stream_id)
+        if play is None:
+            return False
+        play.remote.video.muted = bool(mute)
         return True
 
     def set_play_volume(self, stream_id: str, volume: int) -> bool:

@@ -1,9 +1,12 @@
 """ZegoLocalStream: what ``createStream`` returns and ``startPublishingStream`` sends.
 
-It wraps one source track (microphone, file or push source); each publish reads it
-through a ``CaptureTrack`` that applies mute (silence, so the stream keeps its timing
-and peers see MUTE), measures the captured level for ``capturedSoundLevelUpdate`` /
-``soundLevelUpdate`` and encodes Opus.
+It wraps an audio source track (microphone, file or push source) and/or a video one
+(camera, file, ``VideoSource``).  Each publish reads the audio through a
+``CaptureTrack`` that applies mute (silence, so the stream keeps its timing and peers
+see MUTE), measures the captured level for ``capturedSoundLevelUpdate`` /
+``soundLevelUpdate`` and encodes Opus; and the video through a ``VideoCaptureTrack``
+that applies video mute (black frames, as a browser sends for a disabled track) and
+counts what was sent for ``publishQualityUpdate``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class CaptureTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
+            assert self.local.source is not None
             frame = await self.local.source.recv()
             assert isinstance(frame, av.AudioFrame)
             if self.local.muted:
@@ -60,6 +64,43 @@ class CaptureTrack(MediaStreamTrack):
                 return packets[0]
 
 
+class VideoCaptureTrack(MediaStreamTrack):
+    """What one publisher sends of the local stream's video: its frames, black while
+    ``mutePublishStreamVideo`` is on.  aiortc's sender encodes them (VP8 or H.264, in its
+    thread pool) and answers the relay's keyframe requests itself."""
+
+    kind = "video"
+
+    def __init__(self, local: ZegoLocalStream) -> None:
+        super().__init__()
+        self.local = local
+        self.frames_sent = 0
+        self.width = self.height = 0
+        self._black: av.VideoFrame | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live" or self.local.video_source is None:
+            raise MediaStreamError
+        frame = await self.local.video_source.recv()
+        assert isinstance(frame, av.VideoFrame)
+        if self.local.video_muted:
+            frame = self._black_like(frame)
+        self.frames_sent += 1
+        self.width, self.height = frame.width, frame.height
+        return frame
+
+    def _black_like(self, frame: av.VideoFrame) -> av.VideoFrame:
+        black = self._black
+        if black is None or (black.width, black.height) != (frame.width, frame.height):
+            black = av.VideoFrame.from_ndarray(
+                np.zeros((frame.height, frame.width, 3), np.uint8), format="rgb24"
+            ).reformat(format="yuv420p")
+            self._black = black
+        out = black.reformat()  # a copy: the sender's encoder owns each frame it gets
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+
 def _silent_like(frame: av.AudioFrame) -> av.AudioFrame:
     silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()),
                                         format=frame.format.name, layout=frame.layout.name)
@@ -69,10 +110,13 @@ def _silent_like(frame: av.AudioFrame) -> av.AudioFrame:
 
 
 class ZegoLocalStream:
-    """A local audio stream.  ``kind`` is "microphone", "file" or "custom"."""
+    """A local stream: audio (``source``), video (``video_source``) or both.
+    ``kind`` is "microphone" (a camera config: mic and/or camera) or "custom"."""
 
-    def __init__(self, source: MediaStreamTrack, kind: str, device_id: str | None = None,
-                 *, channels: int = 1, audio_bitrate_kbps: int | None = None) -> None:
+    def __init__(self, source: MediaStreamTrack | None, kind: str,
+                 device_id: str | None = None, *, channels: int = 1,
+                 audio_bitrate_kbps: int | None = None,
+                 video_source: MediaStreamTrack | None = None) -> None:
         self.id = f"local-{next(_ids)}"
         self.kind = kind
         self.channels = channels
@@ -83,6 +127,8 @@ class ZegoLocalStream:
         self.level = 0.0
         self.audio_muted = False  # mutePublishStreamAudio
         self.mic_muted = False  # muteMicrophone (microphone streams only)
+        self.video_source = video_source
+        self.video_muted = False  # mutePublishStreamVideo
 
     @property
     def muted(self) -> bool:
@@ -117,15 +163,24 @@ class ZegoLocalStream:
     def new_capture_track(self, settings: OpusSettings) -> CaptureTrack:
         return CaptureTrack(self, settings)
 
+    def new_video_track(self) -> VideoCaptureTrack:
+        return VideoCaptureTrack(self)
+
     def replace_source(self, source: MediaStreamTrack) -> None:
         old, self.source = self.source, source
-        old.stop()
+        if old is not None:
+            old.stop()
 
     def stop(self) -> None:
-        self.source.stop()
+        for track in (self.source, self.video_source):
+            if track is not None:
+                track.stop()
 
     def getAudioTracks(self) -> list[MediaStreamTrack]:  # noqa: N802 - W3C name
-        return [self.source]
+        return [self.source] if self.source is not None else []
+
+    def getVideoTracks(self) -> list[MediaStreamTrack]:  # noqa: N802 - W3C name
+        return [self.video_source] if self.video_source is not None else []
 
     def __repr__(self) -> str:
         return f"<ZegoLocalStream {self.id} {self.kind}>"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc.rtp import RtpPacket
 
 from ..enums import PlayerState, RoomState
 from ..errors import ErrorCode, ZegoError
@@ -22,10 +23,11 @@ from ..room import RoomLink
 from ..states import PLAYER
 from .context import IceConfig, MediaContext
 from .opus import decoder_available
-from .peer import connect_peer, quality_stats, watch_failed
+from .peer import connect_peer, quality_stats, video_codec_of, watch_failed
 from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
+from .rtp_tap import tap_receiver
 from .speaker import Speaker
 
 __all__ = ["Player"]
@@ -34,8 +36,9 @@ log = logging.getLogger("zego_py.media")
 
 # After a reconnect, how long a player waits for its stream to be published again.
 REPLAY_WAIT_S = 15.0
-# What a play receives, one recvonly transceiver each (audio only, so far).
-RECEIVED_KINDS = ("audio",)
+# What a play can receive, one recvonly transceiver each; the play option's
+# {"audio": bool, "video": bool} picks (both by default, as ZEGO).
+RECEIVED_KINDS = ("audio", "video")
 
 
 class Player(PeerStream[PlayerState]):
@@ -50,9 +53,13 @@ class Player(PeerStream[PlayerState]):
         self.muted = False
         self.playout: PlayoutTrack | None = None
         self._speaker = speaker
+        self.kinds: tuple[str, ...] = RECEIVED_KINDS
 
     async def start(self, option: dict[str, Any]) -> None:
         """Connect the first time; if that fails, report it (PLAYER failed) and raise."""
+        self.kinds = tuple(k for k in RECEIVED_KINDS if option.get(k, True) is not False)
+        if not self.kinds:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play audio, video or both")
         self.transition("start")
         try:
             await self._negotiate()
@@ -65,9 +72,16 @@ class Player(PeerStream[PlayerState]):
         self.transition("connected")
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        if track.kind != "audio":
-            return
         receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+        if track.kind == "video":
+            video = self.remote.video
+
+            def count(packet: RtpPacket) -> None:
+                video.payload_bytes += len(packet.payload)
+
+            tap_receiver(receiver, count, decode=True)
+            video.start(track)
+            return
         if decoder_available():
             self.playout = PlayoutTrack(receiver)
             self.remote.start(self.playout)
@@ -78,7 +92,7 @@ class Player(PeerStream[PlayerState]):
 
     async def _negotiate(self) -> None:
         def setup(pc: RTCPeerConnection) -> None:
-            for kind in RECEIVED_KINDS:
+            for kind in self.kinds:
                 pc.addTransceiver(kind, direction="recvonly")
             pc.on("track", lambda track: self._on_track(pc, track))
 
@@ -93,6 +107,7 @@ class Player(PeerStream[PlayerState]):
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")
         self.pc = pc
+        self.remote.video.codec = video_codec_of(pc.remoteDescription.sdp) or ""
         watch_failed(pc, self.replay)
 
     def replay(self) -> None:
@@ -128,7 +143,7 @@ class Player(PeerStream[PlayerState]):
             return None
         payload = self.playout.payload_bytes if self.playout else None
         return self.meter.play_stats(now, await quality_stats(self.pc), self.remote.level,
-                                     self.muted, payload)
+                                     self.muted, payload, video=self.remote.video)
 
     # ------------------------------------------------------------------ speaker
     def _attach_speaker(self, device_id: str | None) -> None:

@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
+from .remote_video import RemoteVideo
 
 __all__ = ["ZegoRemoteStream"]
 
@@ -41,6 +42,7 @@ class ZegoRemoteStream:
         self._track: MediaStreamTrack | None = None
         self._ended = asyncio.Event()
         self.first_audio_at: float | None = None
+        self.video = RemoteVideo(stream_id)
 
     # ------------------------------------------------------------------ public
     async def audioFrames(self) -> AsyncIterator[np.ndarray]:  # noqa: N802
@@ -59,6 +61,15 @@ class ZegoRemoteStream:
         finally:
             with contextlib.suppress(ValueError):
                 self._iterators.remove(queue)
+
+    def videoFrames(self, avFrames: bool = False  # noqa: N802, N803
+                    ) -> AsyncIterator[np.ndarray | Any]:
+        """Every decoded video frame as a numpy ``(h, w, 3)`` uint8 RGB array (or the
+        ``av.VideoFrame`` with ``avFrames=True``), newest kept when the consumer lags.
+
+        Ends when the stream stops playing; nothing comes while ``mutePlayStreamVideo``.
+        """
+        return self.video.frames(avFrames)
 
     def startRecording(self, path: str) -> None:  # noqa: N802
         """Record what arrives (mono, 48 kHz, 16-bit WAV) until stopRecording or the end."""
@@ -135,6 +146,7 @@ class ZegoRemoteStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._finish()
+        await self.video.stop()
 
     def __repr__(self) -> str:
         return f"<ZegoRemoteStream {self.streamID}>"

@@ -1,0 +1,275 @@
+"""Video end to end through the real server and relay, checked by content.
+
+Publishers push ``video_pattern`` frames (the frame number in blocks, a background
+colour that changes every ``COLOUR_EVERY`` frames); listeners read number and colour
+back from ``videoFrames()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections.abc import AsyncIterator
+
+import av
+import numpy as np
+import pytest
+from conftest import Harness, Recorder, wait_until
+from spectrum import tones_present
+from test_media import collect
+from video_pattern import PALETTE, pattern_frame, read_colour, read_number
+
+from mock_server.video_frames import FrameAssembler, is_keyframe
+from zego_py import ErrorCode, ToneSource, VideoSource, ZegoError, ZegoExpressEngine
+from zego_py.media.remote_stream import ZegoRemoteStream
+
+FPS = 15
+COLOUR_EVERY = 8  # frames: the colour changes every 0.53 s at 15 fps
+
+
+def colour_of(number: int) -> int:
+    return (number // COLOUR_EVERY) % len(PALETTE)
+
+
+async def push_pattern(source: VideoSource, fps: int = FPS) -> None:
+    """Capture numbered frames at ``fps`` until cancelled."""
+    start, number = time.monotonic(), 0
+    while True:
+        source.captureFrame(pattern_frame(number, colour_of(number), source.width, source.height))
+        number += 1
+        await asyncio.sleep(max(0.0, start + number / fps - time.monotonic()))
+
+
+async def publish_video(engine: ZegoExpressEngine, rec: Recorder, stream_id: str,
+                        *, tone: ToneSource | None = None, option: dict | None = None
+                        ) -> tuple[VideoSource, asyncio.Task[None]]:
+    source = VideoSource(320, 240, FPS)
+    tracks = [source] if tone is None else [tone, source]
+    local = await engine.createStream({"custom": {"source": tracks}})
+    pusher = asyncio.create_task(push_pattern(source))
+    assert engine.startPublishingStream(stream_id, local, option or {})
+    await wait_until(lambda: any(e[0]["state"] == "PUBLISHING" and e[0]["streamID"] == stream_id
+                                 for e in rec["publisherStateUpdate"]), what=f"{stream_id} up")
+    return source, pusher
+
+
+async def frames_for(remote: ZegoRemoteStream, seconds: float
+                     ) -> list[tuple[float, np.ndarray]]:
+    """(arrival time, RGB frame) for ``seconds``."""
+    got: list[tuple[float, np.ndarray]] = []
+
+    async def run() -> None:
+        async for frame in remote.videoFrames():
+            got.append((time.monotonic(), frame))
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(run(), seconds)
+    return got
+
+
+@pytest.fixture
+async def pushers() -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks: list[asyncio.Task[None]] = []
+    yield tasks
+    for task in tasks:
+        task.cancel()
+
+
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+async def test_frames_arrive_in_order_at_rate_with_their_colours(
+        harness: Harness, pushers: list[asyncio.Task[None]], codec: str) -> None:
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "cam", option={"videoCodec": codec.lower()})
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    got = await frames_for(remote, 3.2)
+    numbers = [read_number(f) for _, f in got]
+    assert len(got) >= 30, len(got)
+    assert all(b > a for a, b in zip(numbers, numbers[1:], strict=False)), numbers
+    # every frame shows the colour its number says, and the colours change in order
+    assert [read_colour(f) for _, f in got] == [colour_of(n) for n in numbers]
+    seen = [c for i, c in enumerate(colour_of(n) for n in numbers)
+            if i == 0 or c != colour_of(numbers[i - 1])]
+    assert len(seen) >= 5 and all((b - a) % len(PALETTE) == 1
+                                  for a, b in zip(seen, seen[1:], strict=False)), seen
+    # frames at the rate they were captured (15 fps), within 20 %, with none skipped
+    steady = got[len(got) // 4:]
+    rate = (len(steady) - 1) / (steady[-1][0] - steady[0][0])
+    assert FPS * 0.8 <= rate <= FPS * 1.2, rate
+    assert numbers[-1] - numbers[len(got) // 4] == len(steady) - 1
+    assert got[0][1].shape == (240, 320, 3)
+    assert harness.server.relay.streams["cam"].video.codec == codec
+
+
+async def test_late_joiner_gets_a_keyframe_within_1_5_s(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    carol, _ = await harness.joined("carol")
+    _, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    await frames_for(await bob.startPlayingStream("cam", {"speaker": False}), 2.5)
+    video_in = harness.server.relay.streams["cam"].video
+    plis_before = video_in.plis_sent
+    # aiortc's VP8 encoder makes a keyframe only every 3000 frames unless asked
+    started = time.monotonic()
+    late = await carol.startPlayingStream("cam", {"speaker": False})
+    first = await asyncio.wait_for(anext(aiter(late.videoFrames())), 3)
+    waited = time.monotonic() - started
+    assert waited < 1.5, waited
+    assert read_colour(first) == colour_of(read_number(first))
+    assert video_in.plis_sent > plis_before  # the relay asked the publisher for it
+
+
+async def test_mute_video_sends_black_and_tells_players(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    source, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    local = alice._media._publishers["cam"].local
+    assert alice.mutePublishStreamVideo(local, True)
+    await wait_until(lambda: ("cam", "MUTE") in b["remoteCameraStatusUpdate"], what="MUTE")
+    await asyncio.sleep(0.3)
+    muted = await frames_for(remote, 1.0)
+    # ZEGO Web disables the track, and a disabled video track sends black frames
+    assert len(muted) >= 10 and all(f.mean() < 20 for _, f in muted)
+    assert alice.mutePublishStreamVideo(local, False)
+    await wait_until(lambda: b["remoteCameraStatusUpdate"][-1] == ("cam", "OPEN"), what="OPEN")
+    await asyncio.sleep(0.3)
+    back = await frames_for(remote, 1.0)
+    assert back and all(read_colour(f) == colour_of(read_number(f)) for _, f in back)
+    # a late player of a muted stream hears MUTE at once
+    assert alice.mutePublishStreamVideo(local, True)
+    carol, c = await harness.joined("carol")
+    await carol.startPlayingStream("cam", {"speaker": False})
+    await wait_until(lambda: ("cam", "MUTE") in c["remoteCameraStatusUpdate"], what="late MUTE")
+    # a stream without video has nothing to mute
+    audio_only = await alice.createStream({"custom": {"source": ToneSource(440)}})
+    assert alice.mutePublishStreamVideo(audio_only, True) is False
+
+
+async def test_mute_play_video_stops_frames(harness: Harness,
+                                            pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    await frames_for(remote, 0.8)
+    assert await bob.mutePlayStreamVideo("cam", True)
+    assert await frames_for(remote, 1.0) == []
+    assert await bob.mutePlayStreamVideo("cam", False)
+    assert len(await frames_for(remote, 1.0)) >= 10
+
+
+async def test_audio_and_video_in_one_stream_both_arrive(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "av", tone=ToneSource(660.0))
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("av", {"speaker": False})
+    video_task = asyncio.ensure_future(frames_for(remote, 3.5))
+    assert tones_present(await collect(remote, 100), [660.0]) == {660.0}
+    frames = await video_task
+    assert len(frames) >= 35
+    assert all(read_colour(f) == colour_of(read_number(f)) for _, f in frames)
+    # ZEGO's quality fields for both halves, from RTP statistics
+    await wait_until(lambda: b["playQualityUpdate"] and a["publishQualityUpdate"]
+                     and b["playQualityUpdate"][-1][1]["video"]["videoFPS"] > 0, timeout=8,
+                     what="quality with video")
+    play = b["playQualityUpdate"][-1][1]
+    pub = a["publishQualityUpdate"][-1][1]
+    assert (play["video"]["frameWidth"], play["video"]["frameHeight"]) == (320, 240)
+    assert FPS * 0.8 <= play["video"]["videoFPS"] <= FPS * 1.2, play["video"]
+    assert play["video"]["videoBitrate"] > 20 and play["video"]["googCodecName"] == "VP8"
+    assert play["video"]["videoPacketsLost"] == 0 and play["audio"]["audioFPS"] > 40
+    assert (pub["video"]["frameWidth"], pub["video"]["frameHeight"]) == (320, 240)
+    assert FPS * 0.8 <= pub["video"]["videoFPS"] <= FPS * 1.2, pub["video"]
+    assert pub["video"]["videoBitrate"] > 20 and pub["audio"]["audioBitrate"] > 10
+    # audio only: the play option leaves video out
+    carol, _ = await harness.joined("carol")
+    ears = await carol.startPlayingStream("av", {"speaker": False, "video": False})
+    assert tones_present(await collect(ears, 50), [660.0]) == {660.0}
+    assert ears.video.frames_received == 0
+
+
+async def test_video_file_source_publishes_its_frames(harness: Harness, tmp_path) -> None:
+    path = str(tmp_path / "pattern.webm")
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libvpx", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for n in range(3 * FPS):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(n, colour_of(n)), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    local = await alice.createStream({"custom": {"source": path, "loop": True}})
+    assert local.source is None and local.video_source is not None  # the file has no audio
+    assert alice.startPublishingStream("file", local)
+    await wait_until(lambda: any(e[0]["state"] == "PUBLISHING" for e in a["publisherStateUpdate"]))
+    got = await frames_for(await bob.startPlayingStream("file", {"speaker": False}), 2.0)
+    numbers = [read_number(f) for _, f in got]
+    assert len(got) >= 20 and [read_colour(f) for _, f in got] == [colour_of(n) for n in numbers]
+
+
+async def test_no_camera_gives_zegos_device_error(harness: Harness) -> None:
+    alice, _ = await harness.joined("alice")
+    if await alice.getCameras():
+        pytest.skip(reason="this machine has a camera")
+    assert (await alice.enumDevices())["cameras"] == []
+    with pytest.raises(ZegoError) as err:
+        await alice.createStream({"camera": {"audio": False, "video": True}})
+    assert err.value.code == ErrorCode.DEVICE_UNAVAILABLE
+    assert "no camera" in err.value.message and "/dev/video" in err.value.message
+    with pytest.raises(ZegoError) as bad:
+        await alice.createStream({"camera": {"video": True, "videoQuality": 7}})
+    assert bad.value.code == ErrorCode.DEVICE_CONSTRAINTS
+
+
+async def test_video_source_keeps_the_newest_frames() -> None:
+    source = VideoSource(64, 48, 30)
+    for n in range(5):
+        source.captureFrame(np.full((48, 64, 3), n * 40, np.uint8))
+    assert source.dropped == 3
+    first, second = await source.recv(), await source.recv()
+    assert [int(f.to_ndarray(format="rgb24").mean()) for f in (first, second)] == [120, 160]
+    big = av.VideoFrame.from_ndarray(np.zeros((96, 128, 3), np.uint8), format="rgb24")
+    source.captureFrame(big)  # scaled to the source's size
+    assert (await source.recv()).width == 64
+    with pytest.raises(ZegoError):
+        source.captureFrame(np.zeros((48, 64, 3), np.float32))
+    with pytest.raises(ZegoError):
+        VideoSource(65, 48, 30)
+    source.stop()
+
+
+def test_assembler_emits_on_the_marker_and_reports_loss() -> None:
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    encoder = Vp8Encoder()
+    frames = []
+    for n in range(3):
+        vf = av.VideoFrame.from_ndarray(pattern_frame(n, n), format="rgb24")
+        vf.pts, vf.time_base = n * 6000, fractions.Fraction(1, 90000)
+        payloads, ts = encoder.encode(vf, force_keyframe=(n == 0))
+        frames.append((payloads, ts))
+    assembler = FrameAssembler("VP8")
+    seq, out = 100, []
+    for index, (payloads, ts) in enumerate(frames):
+        for i, payload in enumerate(payloads):
+            if index == 1 and i == 0:  # frame 1 loses its first packet
+                seq += 1
+                continue
+            done, lost = assembler.add(seq, ts, i == len(payloads) - 1, payload)
+            out.append((index, i, [f.timestamp for f in done], lost))
+            seq += 1
+    completions = [(i, done, lost) for i, _, done, lost in out if done]
+    assert completions[0] == (0, [frames[0][1]], False)  # on its marker packet
+    assert completions[1] == (2, [frames[2][1]], True)  # frame 1 skipped: loss reported
+    assert is_keyframe("VP8", b"\x10") and not is_keyframe("VP8", b"\x11")

@@ -1,0 +1,95 @@
+"""A played stream's video: aiortc's decoded frames, handed to ``videoFrames()``.
+
+aiortc's receiver reassembles and decodes VP8/H.264 in its own thread and asks the
+relay for a keyframe (PLI) when a frame is lost.  One task reads the decoded track and
+hands each frame to every iterator; an iterator that falls behind loses its oldest
+frames (video is worth nothing late), so consumers never slow each other down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+__all__ = ["RemoteVideo"]
+
+log = logging.getLogger("zego_py.media")
+
+# How many decoded frames a videoFrames() consumer may fall behind (about 1 s at 30 fps).
+ITERATOR_QUEUE_FRAMES = 30
+
+
+class RemoteVideo:
+    """The video half of a ``ZegoRemoteStream``."""
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        self.codec = ""  # "VP8" or "H264", as negotiated with the relay
+        self.muted = False  # mutePlayStreamVideo: frames are decoded but not handed out
+        self.frames_received = 0
+        self.width = self.height = 0
+        self.payload_bytes = 0  # counted by the player's tap, for playQualityUpdate
+        self.first_frame_at: float | None = None
+        self._iterators: list[asyncio.Queue[av.VideoFrame | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ended = False
+
+    def start(self, track: MediaStreamTrack) -> None:
+        """Read ``track``; a later call (after a reconnect) swaps tracks, iterators go on."""
+        old = self._task
+        self._task = asyncio.create_task(self._pump(track), name=f"zego-video-{self.stream_id}")
+        if old is not None:
+            old.cancel()
+
+    async def frames(self, av_frames: bool = False) -> AsyncIterator[np.ndarray | av.VideoFrame]:
+        queue: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(ITERATOR_QUEUE_FRAMES)
+        self._iterators.append(queue)
+        try:
+            while not (self._ended and queue.empty()):
+                frame = await queue.get()
+                if frame is None:
+                    return
+                yield frame if av_frames else frame.to_ndarray(format="rgb24")
+        finally:
+            with contextlib.suppress(ValueError):
+                self._iterators.remove(queue)
+
+    async def _pump(self, track: MediaStreamTrack) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, av.VideoFrame)
+                if self.first_frame_at is None:
+                    self.first_frame_at = loop.time()
+                self.frames_received += 1
+                self.width, self.height = frame.width, frame.height
+                if not self.muted:
+                    self._offer(frame)
+        except MediaStreamError:
+            return
+        except Exception:
+            log.exception("playing video of %s failed", self.stream_id)
+
+    def _offer(self, frame: av.VideoFrame | None) -> None:
+        for queue in self._iterators:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(frame)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if not self._ended:
+            self._ended = True
+            self._offer(None)
