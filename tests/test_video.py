@@ -273,3 +273,22 @@ def test_assembler_emits_on_the_marker_and_reports_loss() -> None:
     assert completions[0] == (0, [frames[0][1]], False)  # on its marker packet
     assert completions[1] == (2, [frames[2][1]], True)  # frame 1 skipped: loss reported
     assert is_keyframe("VP8", b"\x10") and not is_keyframe("VP8", b"\x11")
+
+
+def test_video_snapshot_demo_saves_each_stream_as_png(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "video_snapshot.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=45)
+    assert proc.returncode == 0, proc.stderr
+    for stream_id, colour in (("red_cam", (220, 40, 40)), ("blue_cam", (40, 60, 220))):
+        png = tmp_path / f"{stream_id}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stream_id
+        with av.open(str(png)) as image:
+            pixels = next(image.decode(video=0)).to_ndarray(format="rgb24")
+        assert pixels.shape == (240, 320, 3)
+        assert np.abs(pixels.reshape(-1, 3).mean(axis=0) - colour).max() < 15, stream_id
+        assert f"{stream_id}: 320x240 -> {png}" in proc.stdout
