@@ -22,6 +22,7 @@ from .report import Row, machine_note, plot, print_table, write_json
 # Run order: cheap first.  Names are what --only takes.
 MEASUREMENTS = {
     "latency": "bench.latency",
+    "video_latency": "bench.video_latency",
     "startup": "bench.startup",
     "relay_cpu": "bench.relay_cpu",
     "client_cpu": "bench.client_cpu",

@@ -39,7 +39,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RtpPacket, unwrap_rtx
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 from av.packet import Packet
 
@@ -48,8 +48,8 @@ from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.impairment import Impairment
 from zego_py.media.opus import with_opus_fmtp
 from zego_py.media.rtp_tap import tap_receiver
-
-from .video_frames import FrameAssembler
+from zego_py.media.video_frames import EncodedFrame
+from zego_py.media.video_inbound import VideoInbound, video_params_of
 
 __all__ = ["Relay"]
 
@@ -62,8 +62,6 @@ _VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 _LISTENER_QUEUE_PACKETS = 25
 # Video frames a listener may fall behind; past that it skips to the next keyframe.
 _LISTENER_QUEUE_FRAMES = 10
-# The publisher gets at most one keyframe request (PLI) this often, whoever asks.
-KEYFRAME_MIN_INTERVAL_S = 0.25
 
 
 class _ForwardedTrack(MediaStreamTrack):
@@ -143,60 +141,6 @@ class _Listener:
                 track.end()
 
 
-class _VideoIn:
-    """The publisher's video as it arrives: codec, RTX mapping, reassembly, PLI."""
-
-    def __init__(self, codec: str, payload_type: int, rtx_payload_type: int | None) -> None:
-        self.codec = codec
-        self.payload_type = payload_type
-        self.rtx_payload_type = rtx_payload_type
-        self.assembler = FrameAssembler(codec)
-        self.receiver: RTCRtpReceiver | None = None
-        self.ssrc: int | None = None
-        self.first_timestamp: int | None = None
-        self.frames_in = 0
-        self.keyframes_in = 0
-        self.plis_sent = 0
-        self._last_pli = -KEYFRAME_MIN_INTERVAL_S
-        self._pli_timer: asyncio.TimerHandle | None = None
-
-    def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, merging requests that come close together."""
-        if self._pli_timer is not None or self.receiver is None:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_pli + KEYFRAME_MIN_INTERVAL_S - loop.time())
-        self._pli_timer = loop.call_later(delay, self._send_pli)
-
-    def _send_pli(self) -> None:
-        self._pli_timer = None
-        if self.receiver is None or self.ssrc is None:
-            return
-        self._last_pli = asyncio.get_running_loop().time()
-        self.plis_sent += 1
-        asyncio.ensure_future(self.receiver._send_rtcp_pli(self.ssrc))
-
-    def close(self) -> None:
-        if self._pli_timer is not None:
-            self._pli_timer.cancel()
-            self._pli_timer = None
-        self.receiver = None
-
-
-def _video_in(answer_sdp: str) -> _VideoIn | None:
-    """What the relay agreed to receive as video, from its answer to a publisher."""
-    for media in SessionDescription.parse(answer_sdp).media:
-        if media.kind != "video" or media.direction == "inactive":
-            continue
-        main = next((c for c in media.rtp.codecs if c.name.lower() != "rtx"), None)
-        if main is None or main.payloadType is None or main.name.upper() not in ("VP8", "H264"):
-            return None
-        rtx = next((c.payloadType for c in media.rtp.codecs if c.name.lower() == "rtx"
-                    and c.parameters.get("apt") == main.payloadType), None)
-        return _VideoIn(main.name.upper(), main.payloadType, rtx)
-    return None
-
-
 class _Published:
     """One published stream: its publisher connection and its listeners."""
 
@@ -209,7 +153,8 @@ class _Published:
         self.first_timestamp: int | None = None
         self.packets_in = 0
         self.has_audio = False
-        self.video: _VideoIn | None = None
+        self.video: VideoInbound | None = None
+        self.first_video_timestamp: int | None = None
 
     def forward(self, packet: RtpPacket) -> None:
         if not packet.payload:
@@ -232,34 +177,16 @@ class _Published:
             else:
                 self.impairment.deliver(track.offer, av_packet)
 
-    def forward_video(self, packet: RtpPacket) -> None:
-        video = self.video
-        if video is None:
-            return
-        if packet.payload_type == video.rtx_payload_type and video.rtx_payload_type is not None:
-            if video.ssrc is None or len(packet.payload) < 2:
-                return
-            packet = unwrap_rtx(packet, payload_type=video.payload_type, ssrc=video.ssrc)
-        elif packet.payload_type != video.payload_type:
-            return
-        video.ssrc = packet.ssrc
-        if not packet.payload:
-            return
-        frames, lost = video.assembler.add(packet.sequence_number, packet.timestamp,
-                                           bool(packet.marker), packet.payload)
-        if lost:
-            video.request_keyframe()
-        for frame in frames:
-            if video.first_timestamp is None:
-                video.first_timestamp = frame.timestamp
-            video.frames_in += 1
-            video.keyframes_in += frame.keyframe
-            av_packet = Packet(frame.data)
-            av_packet.pts = (frame.timestamp - video.first_timestamp) & 0xFFFFFFFF
-            av_packet.time_base = _VIDEO_TIME_BASE
-            for listener in self.listeners.values():
-                if listener.video is not None:
-                    listener.video.offer_frame(av_packet, frame.keyframe)
+    def forward_video(self, frame: EncodedFrame) -> None:
+        if self.first_video_timestamp is None:
+            self.first_video_timestamp = frame.timestamp
+        # One av.Packet per frame, shared by every listener: senders only read it.
+        av_packet = Packet(frame.data)
+        av_packet.pts = (frame.timestamp - self.first_video_timestamp) & 0xFFFFFFFF
+        av_packet.time_base = _VIDEO_TIME_BASE
+        for listener in self.listeners.values():
+            if listener.video is not None:
+                listener.video.offer_frame(av_packet, frame.keyframe)
 
 
 def _has_media(sdp: str) -> bool:
@@ -334,7 +261,6 @@ class Relay:
                     tap_receiver(transceiver.receiver, published.forward)
                 else:
                     video_receivers.append(transceiver.receiver)
-                    tap_receiver(transceiver.receiver, published.forward_video)
 
         video_receivers: list[RTCRtpReceiver] = []
         try:
@@ -342,9 +268,9 @@ class Relay:
         except Exception as exc:
             await pc.close()
             raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, f"bad publish offer: {exc}") from None
-        published.video = _video_in(answer) if video_receivers else None
-        if published.video is not None:
-            published.video.receiver = video_receivers[0]
+        params = video_params_of(answer)
+        if video_receivers and params is not None:
+            published.video = VideoInbound(video_receivers[0], params, published.forward_video)
         self.streams[stream_id] = published
         return answer
 

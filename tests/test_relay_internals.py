@@ -76,3 +76,10 @@ async def test_relay_forwards_video_frames_without_decoding(harness: Harness) ->
     assert published.video is not None and published.video.frames_in >= 15
     receiver = published.video.receiver
     assert receiver is not None and receiver._RTCRtpReceiver__decoder_thread is None
+    # bob decodes each frame as it completes (media/video_playout.py), not aiortc's thread
+    from zego_py.media.video_playout import VideoPlayoutTrack
+
+    track = bob._media._players["cam"].remote.video.track
+    assert isinstance(track, VideoPlayoutTrack)
+    assert track.inbound.receiver is not None
+    assert track.inbound.receiver._RTCRtpReceiver__decoder_thread is None

@@ -18,11 +18,11 @@ import pytest
 from conftest import Harness, Recorder, wait_until
 from spectrum import tones_present
 from test_media import collect
-from video_pattern import PALETTE, pattern_frame, read_colour, read_number
 
-from mock_server.video_frames import FrameAssembler, is_keyframe
 from zego_py import ErrorCode, ToneSource, VideoSource, ZegoError, ZegoExpressEngine
 from zego_py.media.remote_stream import ZegoRemoteStream
+from zego_py.media.video_frames import FrameAssembler, is_keyframe
+from zego_py.media.video_pattern import PALETTE, pattern_frame, read_colour, read_number
 
 FPS = 15
 COLOUR_EVERY = 8  # frames: the colour changes every 0.53 s at 15 fps

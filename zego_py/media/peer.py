@@ -13,13 +13,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from ..errors import ZegoError
 from .ice import gathering_on, new_peer_connection
 from .opus import with_opus_fmtp
 
-__all__ = ["connect_peer", "quality_stats", "retire", "video_codec_of", "watch_failed"]
+__all__ = ["connect_peer", "quality_stats", "retire", "watch_failed"]
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -111,13 +110,3 @@ async def quality_stats(pc: RTCPeerConnection) -> dict[str, dict[str, Any]]:
         video = getattr(stats, "kind", None) == "video"
         grouped.setdefault(f"video:{stats.type}" if video else stats.type, vars(stats))
     return grouped
-
-
-def video_codec_of(sdp: str) -> str | None:
-    """The first video codec an SDP names ("VP8", "H264"), or None without video."""
-    for media in SessionDescription.parse(sdp).media:
-        if media.kind == "video" and media.direction != "inactive":
-            for codec in media.rtp.codecs:
-                if codec.name.lower() != "rtx":
-                    return codec.name.upper()
-    return None

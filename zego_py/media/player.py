@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection
-from aiortc.rtp import RtpPacket
 
 from ..enums import PlayerState, RoomState
 from ..errors import ErrorCode, ZegoError
@@ -23,12 +22,13 @@ from ..room import RoomLink
 from ..states import PLAYER
 from .context import IceConfig, MediaContext
 from .opus import decoder_available
-from .peer import connect_peer, quality_stats, video_codec_of, watch_failed
+from .peer import connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
-from .rtp_tap import tap_receiver
 from .speaker import Speaker
+from .video_inbound import video_params_of
+from .video_playout import VideoPlayoutTrack
 
 __all__ = ["Player"]
 
@@ -54,6 +54,7 @@ class Player(PeerStream[PlayerState]):
         self.playout: PlayoutTrack | None = None
         self._speaker = speaker
         self.kinds: tuple[str, ...] = RECEIVED_KINDS
+        self._answer_sdp = ""
 
     async def start(self, option: dict[str, Any]) -> None:
         """Connect the first time; if that fails, report it (PLAYER failed) and raise."""
@@ -74,13 +75,9 @@ class Player(PeerStream[PlayerState]):
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
         if track.kind == "video":
-            video = self.remote.video
-
-            def count(packet: RtpPacket) -> None:
-                video.payload_bytes += len(packet.payload)
-
-            tap_receiver(receiver, count, decode=True)
-            video.start(track)
+            params = video_params_of(self._answer_sdp)
+            if params is not None:
+                self.remote.video.start(VideoPlayoutTrack(receiver, params))
             return
         if decoder_available():
             self.playout = PlayoutTrack(receiver)
@@ -97,7 +94,9 @@ class Player(PeerStream[PlayerState]):
             pc.on("track", lambda track: self._on_track(pc, track))
 
         async def exchange(sdp: str) -> dict[str, Any]:
-            return await self.room.link.request("play", {"streamID": self.stream_id, "sdp": sdp})
+            reply = await self.room.link.request("play", {"streamID": self.stream_id, "sdp": sdp})
+            self._answer_sdp = str(reply.get("sdp", ""))  # tracks fire before it is set
+            return reply
 
         pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                 host_addresses=self._ice.host_addresses(),
@@ -107,7 +106,6 @@ class Player(PeerStream[PlayerState]):
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")
         self.pc = pc
-        self.remote.video.codec = video_codec_of(pc.remoteDescription.sdp) or ""
         watch_failed(pc, self.replay)
 
     def replay(self) -> None:

@@ -36,11 +36,15 @@ class _SentVideo(Protocol):
 
 
 class _ReceivedVideo(Protocol):
-    codec: str
     frames_received: int
     width: int
     height: int
-    payload_bytes: int
+
+    @property
+    def codec(self) -> str: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
 
 
 @dataclass

@@ -1,9 +1,8 @@
-"""A played stream's video: aiortc's decoded frames, handed to ``videoFrames()``.
+"""A played stream's video: decoded frames (video_playout.py), handed to ``videoFrames()``.
 
-aiortc's receiver reassembles and decodes VP8/H.264 in its own thread and asks the
-relay for a keyframe (PLI) when a frame is lost.  One task reads the decoded track and
-hands each frame to every iterator; an iterator that falls behind loses its oldest
-frames (video is worth nothing late), so consumers never slow each other down.
+One task reads the decoded track and hands each frame to every iterator; an iterator
+that falls behind loses its oldest frames (video is worth nothing late), so consumers
+never slow each other down.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from collections.abc import AsyncIterator
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
+
+from .video_playout import VideoPlayoutTrack
 
 __all__ = ["RemoteVideo"]
 
@@ -31,19 +31,30 @@ class RemoteVideo:
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
-        self.codec = ""  # "VP8" or "H264", as negotiated with the relay
         self.muted = False  # mutePlayStreamVideo: frames are decoded but not handed out
         self.frames_received = 0
         self.width = self.height = 0
-        self.payload_bytes = 0  # counted by the player's tap, for playQualityUpdate
+        self.track: VideoPlayoutTrack | None = None
         self.first_frame_at: float | None = None
         self._iterators: list[asyncio.Queue[av.VideoFrame | None]] = []
         self._task: asyncio.Task[None] | None = None
         self._ended = False
 
-    def start(self, track: MediaStreamTrack) -> None:
+    @property
+    def codec(self) -> str:
+        return self.track.inbound.codec if self.track is not None else ""
+
+    @property
+    def payload_bytes(self) -> int:
+        """Video payload received on the current track, for playQualityUpdate's bitrate."""
+        return self.track.inbound.payload_bytes if self.track is not None else 0
+
+    def start(self, track: VideoPlayoutTrack) -> None:
         """Read ``track``; a later call (after a reconnect) swaps tracks, iterators go on."""
         old = self._task
+        if self.track is not None:
+            self.track.stop()
+        self.track = track
         self._task = asyncio.create_task(self._pump(track), name=f"zego-video-{self.stream_id}")
         if old is not None:
             old.cancel()
@@ -61,7 +72,7 @@ class RemoteVideo:
             with contextlib.suppress(ValueError):
                 self._iterators.remove(queue)
 
-    async def _pump(self, track: MediaStreamTrack) -> None:
+    async def _pump(self, track: VideoPlayoutTrack) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -90,6 +101,8 @@ class RemoteVideo:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.track is not None:
+            self.track.stop()
         if not self._ended:
             self._ended = True
             self._offer(None)

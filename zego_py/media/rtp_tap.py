@@ -19,18 +19,14 @@ from aiortc.rtp import RtpPacket
 __all__ = ["tap_receiver"]
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *,
-                 decode: bool = False) -> None:
-    """Call ``on_packet`` with each RTP packet as it arrives; with ``decode`` aiortc
-    still decodes (a player counting its video bytes), else it never does."""
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
     original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
     stop_decoder: Callable[[], None] = receiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         # Packets reach the receiver only after receive() started its decoder thread;
         # stopping it here (once; later calls are no-ops) leaves aiortc nothing to decode.
-        if not decode:
-            stop_decoder()
+        stop_decoder()
         on_packet(packet)
         await original(packet, arrival_time_ms)
 

@@ -1,4 +1,5 @@
-"""Frames that carry their own number and colour, so the far end checks content.
+"""A test pattern: frames that carry their own number and colour, so the far end can
+check content and timing (tests, the glass-to-glass bench, voice_chat's video bots).
 
 The frame number is drawn as 16 black/white 32x32 blocks (two rows of eight, bit 0
 first) on a background from ``PALETTE``; both survive VP8/H.264 at a few hundred kbps.

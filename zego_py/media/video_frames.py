@@ -32,6 +32,7 @@ class EncodedFrame:
     timestamp: int  # RTP timestamp (90 kHz)
     keyframe: bool
     first_seq: int
+    after_loss: bool = False  # frames before it were lost: its decoder lacks references
 
 
 @dataclass
