@@ -18,13 +18,13 @@ stopPublishingStream setStreamExtraInfo mutePublishStreamAudio muteMicrophone
 isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice setSoundLevelDelegate mutePublishStreamVideo mutePlayStreamVideo
-muteAllPlayVideoStreams
+muteAllPlayVideoStreams setVideoConfig
 """.split()
 
 PROMISE_METHODS = """
 loginRoom sendBroadcastMessage sendBarrageMessage sendCustomCommand setRoomExtraInfo
 createStream setStreamExtraInfo startPlayingStream mutePlayStreamAudio
-muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams enumDevices
+muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams setVideoConfig enumDevices
 getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice checkSystemRequirements
 """.split()

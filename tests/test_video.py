@@ -292,3 +292,83 @@ def test_video_snapshot_demo_saves_each_stream_as_png(tmp_path) -> None:
         assert pixels.shape == (240, 320, 3)
         assert np.abs(pixels.reshape(-1, 3).mean(axis=0) - colour).max() < 15, stream_id
         assert f"{stream_id}: 320x240 -> {png}" in proc.stdout
+
+
+async def test_three_engines_each_see_and_hear_the_other_two(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    """Each publishes one stream: a tone and a pattern whose number starts at its own
+    offset, so a viewer tells the streams apart by content."""
+    tones = {"u1": 440.0, "u2": 660.0, "u3": 990.0}
+    offsets = {"u1": 0, "u2": 20000, "u3": 40000}
+    engines = {u: await harness.joined(u) for u in tones}
+    for user, (engine, rec) in engines.items():
+        source = VideoSource(320, 240, FPS)
+        local = await engine.createStream({"custom": {"source": [ToneSource(tones[user]),
+                                                                 source]}})
+
+        async def paint(src: VideoSource = source, base: int = offsets[user]) -> None:
+            number = base
+            while True:
+                src.captureFrame(pattern_frame(number, colour_of(number)))
+                number += 1
+                await asyncio.sleep(1 / FPS)
+
+        pushers.append(asyncio.create_task(paint()))
+        assert engine.startPublishingStream(f"s_{user}", local)
+        await wait_until(lambda r=rec: any(e[0]["state"] == "PUBLISHING"
+                                           for e in r["publisherStateUpdate"]))
+    for user, (engine, _) in engines.items():
+        for other in tones:
+            if other == user:
+                continue
+            remote = await engine.startPlayingStream(f"s_{other}", {"speaker": False})
+            frames = await frames_for(remote, 1.0)
+            numbers = [read_number(f) for _, f in frames]
+            assert len(frames) >= 8, (user, other)
+            assert all(offsets[other] <= n < offsets[other] + 2000 for n in numbers)
+            assert tones_present(await collect(remote, 25), list(tones.values())) == {
+                tones[other]}, (user, other)
+
+
+async def test_a_slow_video_listener_skips_to_a_keyframe_and_asks_for_one() -> None:
+    """The relay's per-listener queue: bounded; on overflow it empties, waits for the next
+    keyframe and requests one, instead of growing (and delaying everyone's fan-out)."""
+    from mock_server.relay import ForwardedVideoTrack
+
+    requests: list[int] = []
+    track = ForwardedVideoTrack(lambda: requests.append(1))
+    track.offer_frame(av.Packet(b"\x01delta"), keyframe=False)  # before any keyframe: dropped
+    assert track._queue.qsize() == 0
+    for n in range(track.capacity):
+        track.offer_frame(av.Packet(bytes([n])), keyframe=n == 0)
+    assert track._queue.qsize() == track.capacity and not requests
+    track.offer_frame(av.Packet(b"one too many"), keyframe=False)
+    assert track._queue.qsize() == 0 and requests == [1] and track.dropped == track.capacity
+    track.offer_frame(av.Packet(b"delta"), keyframe=False)
+    track.offer_frame(av.Packet(b"key"), keyframe=True)
+    assert bytes(await track.recv()) == b"key"
+
+
+async def test_set_video_config_changes_size_and_rate_live(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    before = await frames_for(remote, 1.0)
+    assert before and before[-1][1].shape == (240, 320, 3)
+    local = alice._media._publishers["cam"].local
+    assert await alice.setVideoConfig(local, {"width": 160, "height": 120, "frameRate": 5})
+    await asyncio.sleep(0.5)
+    after = await frames_for(remote, 3.0)
+    assert after and all(f.shape == (120, 160, 3) for _, f in after)
+    rate = (len(after) - 1) / (after[-1][0] - after[0][0])
+    assert 5 * 0.8 <= rate <= 5 * 1.2, rate
+    # the content survives the rescale: 32 px blocks become 16 px, read at half scale
+    big = [np.kron(f, np.ones((2, 2, 1), np.uint8)) for _, f in after]
+    assert all(read_colour(f) == colour_of(read_number(f)) for f in big)
+    with pytest.raises(ZegoError):
+        await alice.setVideoConfig(local, {"maxBitrate": 300})
+    with pytest.raises(ZegoError):
+        await alice.setVideoConfig(local, {"width": 161})

@@ -497,6 +497,15 @@ class ZegoExpressEngine:
         ``remoteCameraStatusUpdate`` MUTE/OPEN.  False for a stream without video."""
         return self._media.mute_publish_video(localStream, mute)
 
+    async def setVideoConfig(self, localStream: Any,  # noqa: N802, N803
+                             config: dict[str, Any]) -> ZegoServerResponse:
+        """Change the sent video's ``width``/``height``/``frameRate`` (or a
+        ``videoQuality`` preset) live: frames are scaled and thinned before encoding, and
+        the encoder restarts at a new size with a keyframe.  ``maxBitrate`` is not
+        supported yet (aiortc's encoder follows the relay's REMB)."""
+        self._media.set_video_config(localStream, config)
+        return {"errorCode": 0, "extendedData": ""}
+
     def muteMicrophone(self, mute: bool) -> bool:  # noqa: N802
         return self._media.mute_microphone(mute)
 

@@ -65,9 +65,10 @@ class CaptureTrack(MediaStreamTrack):
 
 
 class VideoCaptureTrack(MediaStreamTrack):
-    """What one publisher sends of the local stream's video: its frames, black while
-    ``mutePublishStreamVideo`` is on.  aiortc's sender encodes them (VP8 or H.264, in its
-    thread pool) and answers the relay's keyframe requests itself."""
+    """What one publisher sends of the local stream's video: its frames, scaled and
+    thinned to ``setVideoConfig``'s size and rate, black while ``mutePublishStreamVideo``
+    is on.  aiortc's sender encodes them (VP8 or H.264, in its thread pool; a new size
+    restarts its encoder with a keyframe) and answers the relay's keyframe requests."""
 
     kind = "video"
 
@@ -77,17 +78,38 @@ class VideoCaptureTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.width = self.height = 0
         self._black: av.VideoFrame | None = None
+        self._next_due: float | None = None  # source time of the next frame to keep
 
     async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live" or self.local.video_source is None:
-            raise MediaStreamError
-        frame = await self.local.video_source.recv()
-        assert isinstance(frame, av.VideoFrame)
+        while True:
+            if self.readyState != "live" or self.local.video_source is None:
+                raise MediaStreamError
+            frame = await self.local.video_source.recv()
+            assert isinstance(frame, av.VideoFrame)
+            if self._keep(frame):
+                break
+        size = self.local.video_size
+        if size is not None and (frame.width, frame.height) != size:
+            scaled = frame.reformat(width=size[0], height=size[1])
+            scaled.pts, scaled.time_base = frame.pts, frame.time_base
+            frame = scaled
         if self.local.video_muted:
             frame = self._black_like(frame)
         self.frames_sent += 1
         self.width, self.height = frame.width, frame.height
         return frame
+
+    def _keep(self, frame: av.VideoFrame) -> bool:
+        """At most ``local.video_rate`` frames a second (by the frames' own times)."""
+        rate, now = self.local.video_rate, frame.time
+        if rate is None or now is None:
+            return True
+        interval = 1.0 / rate
+        if self._next_due is not None and now < self._next_due - 0.25 * interval:
+            return False
+        due = self._next_due
+        self._next_due = now + interval if due is None or now - due > interval else due + interval
+        return True
 
     def _black_like(self, frame: av.VideoFrame) -> av.VideoFrame:
         black = self._black
@@ -129,6 +151,8 @@ class ZegoLocalStream:
         self.mic_muted = False  # muteMicrophone (microphone streams only)
         self.video_source = video_source
         self.video_muted = False  # mutePublishStreamVideo
+        self.video_size: tuple[int, int] | None = None  # setVideoConfig's width x height
+        self.video_rate: int | None = None  # setVideoConfig's frameRate (at most)
 
     @property
     def muted(self) -> bool:

@@ -31,7 +31,7 @@ from ..errors import ErrorCode, ZegoError
 from .sources import FramePacer
 
 __all__ = ["QUEUE_FRAMES", "VIDEO_TIME_BASE", "VideoFileSource", "VideoSource",
-           "list_cameras", "open_camera", "video_preset"]
+           "check_video_size", "list_cameras", "open_camera", "video_preset"]
 
 VIDEO_CLOCK = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -51,11 +51,12 @@ def video_preset(cfg: dict[str, Any]) -> tuple[int, int, int]:
     width, height, rate, _ = _PRESETS.get(quality, _PRESETS[2])
     width, height = int(cfg.get("width", width)), int(cfg.get("height", height))
     rate = int(cfg.get("frameRate", rate))
-    _check_size(width, height, rate, ErrorCode.DEVICE_CONSTRAINTS)
+    check_video_size(width, height, rate, ErrorCode.DEVICE_CONSTRAINTS)
     return width, height, rate
 
 
-def _check_size(width: Any, height: Any, rate: Any, code: int) -> None:
+def check_video_size(width: Any, height: Any, rate: Any, code: int) -> None:
+    """Raise ZegoError(code) unless the size is even and 1..4096, the rate 1..60."""
     for name, value, top in (("width", width, 4096), ("height", height, 4096),
                              ("frameRate", rate, 60)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
@@ -97,7 +98,7 @@ class VideoSource(_VideoTrack):
     """
 
     def __init__(self, width: int = 640, height: int = 480, frameRate: int = 15) -> None:  # noqa: N803
-        _check_size(width, height, frameRate, ErrorCode.INPUT_PARAM_ERROR)
+        check_video_size(width, height, frameRate, ErrorCode.INPUT_PARAM_ERROR)
         super().__init__()
         self.width, self.height, self.frameRate = width, height, frameRate
         self._queue: deque[av.VideoFrame] = deque(maxlen=QUEUE_FRAMES)
