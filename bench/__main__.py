@@ -25,6 +25,7 @@ MEASUREMENTS = {
     "video_latency": "bench.video_latency",
     "startup": "bench.startup",
     "relay_cpu": "bench.relay_cpu",
+    "video_relay_cpu": "bench.video_relay_cpu",
     "client_cpu": "bench.client_cpu",
     "server_memory": "bench.server_memory",
     "quality": "bench.quality",

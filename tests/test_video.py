@@ -372,3 +372,30 @@ async def test_set_video_config_changes_size_and_rate_live(
         await alice.setVideoConfig(local, {"maxBitrate": 300})
     with pytest.raises(ZegoError):
         await alice.setVideoConfig(local, {"width": 161})
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mp4"])
+async def test_recording_audio_and_video_into_one_file(
+        harness: Harness, pushers: list[asyncio.Task[None]], tmp_path, suffix: str) -> None:
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "av", tone=ToneSource(660.0))
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream("av", {"speaker": False})
+    path = str(tmp_path / f"call{suffix}")
+    remote.startRecording(path)
+    await asyncio.sleep(3.0)
+    remote.stopRecording()
+    with av.open(path) as media:
+        assert {s.type for s in media.streams} == {"audio", "video"}
+        frames = [f.to_ndarray(format="rgb24") for f in media.decode(video=0)]
+    with av.open(path) as media:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        pcm = np.concatenate([r.to_ndarray().reshape(-1) for f in media.decode(audio=0)
+                              for r in resampler.resample(f)])
+    assert 2.0 * 48000 < pcm.size < 3.6 * 48000
+    assert tones_present(pcm, [660.0]) == {660.0}
+    assert 25 <= len(frames) <= 50 and frames[0].shape == (240, 320, 3)
+    numbers = [read_number(f) for f in frames]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert all(read_colour(f) == colour_of(n) for f, n in zip(frames, numbers, strict=True))

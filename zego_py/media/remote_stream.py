@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
+from .recording import CONTAINER_SUFFIXES, ContainerRecorder
 from .remote_video import RemoteVideo
 
 __all__ = ["ZegoRemoteStream"]
@@ -38,6 +39,7 @@ class ZegoRemoteStream:
         self.mixer_input: Any = None  # a mixer.MixerInput when played to the speaker
         self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
         self._recorder: wave.Wave_write | None = None
+        self._av_recorder: ContainerRecorder | None = None  # .webm/.mkv/.mp4 recordings
         self._task: asyncio.Task[None] | None = None
         self._track: MediaStreamTrack | None = None
         self._ended = asyncio.Event()
@@ -72,8 +74,14 @@ class ZegoRemoteStream:
         return self.video.frames(avFrames)
 
     def startRecording(self, path: str) -> None:  # noqa: N802
-        """Record what arrives (mono, 48 kHz, 16-bit WAV) until stopRecording or the end."""
+        """Record what arrives until stopRecording or the end: a ``.wav`` path gets the
+        audio (mono, 48 kHz, 16-bit); ``.webm``/``.mkv`` (Opus + VP8) and ``.mp4``
+        (AAC + H.264) get audio and video in one file."""
         self.stopRecording()
+        if path.lower().endswith(CONTAINER_SUFFIXES):
+            self._av_recorder = ContainerRecorder(path, expect_video=self.video.track is not None)
+            self.video.recorder = self._av_recorder
+            return
         recorder = wave.open(path, "wb")
         recorder.setnchannels(1)
         recorder.setsampwidth(2)
@@ -84,6 +92,10 @@ class ZegoRemoteStream:
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
+        if self._av_recorder is not None:
+            self.video.recorder = None
+            self._av_recorder.close()
+            self._av_recorder = None
 
     @property
     def volume(self) -> int:
@@ -117,6 +129,8 @@ class ZegoRemoteStream:
                     self.mixer_input.push(pcm)
                 if self._recorder is not None:
                     self._recorder.writeframes(pcm.tobytes())
+                if self._av_recorder is not None:
+                    self._av_recorder.audio(pcm)
                 for queue in self._iterators:
                     if queue.full():
                         queue.get_nowait()

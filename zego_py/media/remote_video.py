@@ -16,6 +16,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
+from .recording import ContainerRecorder
 from .video_playout import VideoPlayoutTrack
 
 __all__ = ["RemoteVideo"]
@@ -35,6 +36,7 @@ class RemoteVideo:
         self.frames_received = 0
         self.width = self.height = 0
         self.track: VideoPlayoutTrack | None = None
+        self.recorder: ContainerRecorder | None = None  # startRecording to a video file
         self.first_frame_at: float | None = None
         self._iterators: list[asyncio.Queue[av.VideoFrame | None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +84,8 @@ class RemoteVideo:
                     self.first_frame_at = loop.time()
                 self.frames_received += 1
                 self.width, self.height = frame.width, frame.height
+                if self.recorder is not None:
+                    self.recorder.video(frame)
                 if not self.muted:
                     self._offer(frame)
         except MediaStreamError:
