@@ -399,3 +399,24 @@ async def test_recording_audio_and_video_into_one_file(
     numbers = [read_number(f) for f in frames]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert all(read_colour(f) == colour_of(n) for f, n in zip(frames, numbers, strict=True))
+
+
+async def test_a_live_device_source_publishes_through_pyav(harness: Harness) -> None:
+    """The camera path (a PyAV input ``format``, decoded in a worker thread, paced by its
+    own timestamps) on FFmpeg's lavfi test source, as no camera exists here."""
+    from zego_py.media.video_sources import VideoFileSource
+
+    alice, a = await harness.joined("alice")
+    bob, _ = await harness.joined("bob")
+    device = VideoFileSource("testsrc2=size=320x240:rate=15", format="lavfi", what="camera")
+    local = await alice.createStream({"custom": {"source": device}})
+    assert alice.startPublishingStream("dev", local)
+    await wait_until(lambda: any(e[0]["state"] == "PUBLISHING" for e in a["publisherStateUpdate"]))
+    got = await frames_for(await bob.startPlayingStream("dev", {"speaker": False}), 2.0)
+    steady = got[len(got) // 4:]
+    rate = (len(steady) - 1) / (steady[-1][0] - steady[0][0])
+    assert 15 * 0.8 <= rate <= 15 * 1.2, rate  # paced, not as fast as lavfi decodes
+    assert all(f.shape == (240, 320, 3) and f.std() > 30 for _, f in got)  # its colour bars
+    with pytest.raises(ZegoError) as err:
+        VideoFileSource("/dev/video9", format="v4l2", what="camera")
+    assert err.value.code == ErrorCode.DEVICE_UNAVAILABLE and "camera" in err.value.message
