@@ -27,6 +27,7 @@ MEASUREMENTS = {
     "relay_cpu": "bench.relay_cpu",
     "video_relay_cpu": "bench.video_relay_cpu",
     "client_cpu": "bench.client_cpu",
+    "video_client_cpu": "bench.video_client_cpu",
     "server_memory": "bench.server_memory",
     "quality": "bench.quality",
 }

@@ -328,3 +328,17 @@ def ms(values: dict[str, Any], keys: Sequence[str] = ("median", "p95", "min", "m
        ) -> dict[str, Any]:
     """A copy of a summary with the given keys converted from seconds to milliseconds."""
     return {k: (v * 1000.0 if k in keys else v) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------- video
+async def paint_noise(source: Any) -> None:
+    """Feed a ``VideoSource`` a noise texture that moves 4 px a frame, at its frame rate:
+    hard to compress, so the encoder spends its whole bitrate as on camera noise."""
+    width, height, fps = source.width, source.height, source.frameRate
+    texture = np.random.default_rng(1).integers(0, 256, (height, width * 2, 3), np.uint8)
+    start, number = time.perf_counter(), 0
+    while True:
+        shift = (number * 4) % width
+        source.captureFrame(texture[:, shift:shift + width])
+        number += 1
+        await asyncio.sleep(max(0.0, start + number / fps - time.perf_counter()))

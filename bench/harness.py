@@ -146,7 +146,8 @@ async def joined_engine(url: str, user_id: str, room_id: str = "bench",
     return engine
 
 
-async def publish(engine: ZegoExpressEngine, stream_id: str, track: MediaStreamTrack,
+async def publish(engine: ZegoExpressEngine, stream_id: str,
+                  track: MediaStreamTrack | list[MediaStreamTrack],
                   timeout: float = 10.0, audio_bitrate: int | None = None) -> None:
     """Publish ``track`` and wait until PUBLISHING (raise on failure).
 

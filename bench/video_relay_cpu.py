@@ -15,14 +15,11 @@ for video (bench.janus configures audio only).
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
-
-import numpy as np
 
 from zego_py import VideoSource
 
-from .common import linear_fit, measure_window
+from .common import linear_fit, measure_window, paint_noise
 from .harness import CountingListener, close_all, joined_engine, publish, server_child
 from .report import Row
 
@@ -32,24 +29,13 @@ WIDTH, HEIGHT, FPS = 640, 360, 30
 MODES = {"zego": "zego relay", "mediarelay": "aiortc MediaRelay"}
 
 
-async def _paint(source: VideoSource) -> None:
-    """A noise texture that moves 4 px a frame: hard to compress, like camera noise."""
-    texture = np.random.default_rng(1).integers(0, 256, (HEIGHT, WIDTH * 2, 3), np.uint8)
-    start, number = time.perf_counter(), 0
-    while True:
-        shift = (number * 4) % WIDTH
-        source.captureFrame(texture[:, shift:shift + WIDTH])
-        number += 1
-        await asyncio.sleep(max(0.0, start + number / FPS - time.perf_counter()))
-
-
 async def fanout_point(mode: str, listeners: int, warmup: float, window: float
                        ) -> dict[str, Any]:
     async with server_child(mode) as (child, url):
         engines = []
         counting: list[CountingListener] = []
         source = VideoSource(WIDTH, HEIGHT, FPS)
-        painter = asyncio.create_task(_paint(source))
+        painter = asyncio.create_task(paint_noise(source))
         try:
             pub = await joined_engine(url, "vfan_pub")
             engines.append(pub)
