@@ -14,7 +14,7 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,3 +342,19 @@ async def paint_noise(source: Any) -> None:
         source.captureFrame(texture[:, shift:shift + width])
         number += 1
         await asyncio.sleep(max(0.0, start + number / fps - time.perf_counter()))
+
+
+async def fanout_series(modes: dict[str, str], sizes: Callable[[str], list[int]],
+                        measure: Callable[[str, int], Awaitable[dict[str, Any]]],
+                        describe: Callable[[dict[str, Any]], str]
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """``measure(mode, n)`` for every mode and its sizes, printing each point as it
+    comes; returns the points by mode label."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for mode, label in modes.items():
+        series[label] = []
+        for n in sizes(mode):
+            point = await measure(mode, n)
+            series[label].append(point)
+            print(f"  {label:18s} N={n:3d}: {describe(point)}", flush=True)
+    return series

@@ -19,7 +19,7 @@ from typing import Any
 
 from zego_py import VideoSource
 
-from .common import linear_fit, measure_window, paint_noise
+from .common import fanout_series, linear_fit, measure_window, paint_noise
 from .harness import CountingListener, close_all, joined_engine, publish, server_child
 from .report import Row
 
@@ -72,16 +72,13 @@ async def run(quick: bool = False, sizes: list[int] | None = None) -> dict[str, 
     warmup, window = (1.5, 4.0) if quick else (2.0, 8.0)
     sizes = sizes or ([1, 8] if quick else [1, 8, 32])
     anchor_sizes = [1, 2]  # one VP8 encoder per listener: 2 nearly fill a core here
-    series: dict[str, list[dict[str, Any]]] = {}
-    for mode, label in MODES.items():
-        series[label] = []
-        for n in sizes if mode == "zego" else anchor_sizes:
-            point = await fanout_point(mode, n, warmup, window)
-            series[label].append(point)
-            print(f"  {label:18s} N={n:3d}: server {point['server_cpu_pct']:5.1f} %  "
-                  f"client {point['client_cpu_pct']:5.1f} %  publisher "
-                  f"{point['publisher_fps']:.1f} fps  delivered {point['delivered_worst']:.3f}  "
-                  f"{point['packets_per_s']:.0f} packets/s per listener", flush=True)
+    series = await fanout_series(
+        MODES, lambda mode: sizes if mode == "zego" else anchor_sizes,
+        lambda mode, n: fanout_point(mode, n, warmup, window),
+        lambda point: (
+            f"server {point['server_cpu_pct']:5.1f} %  client {point['client_cpu_pct']:5.1f} %  "
+            f"publisher {point['publisher_fps']:.1f} fps  delivered "
+            f"{point['delivered_worst']:.3f}  {point['packets_per_s']:.0f} packets/s per listener"))
     slopes = {label: linear_fit([p["listeners"] for p in pts],
                                 [p["server_cpu_pct"] for p in pts])[0]
               for label, pts in series.items()}

@@ -11,6 +11,7 @@ import asyncio
 import fractions
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import av
 import numpy as np
@@ -54,6 +55,28 @@ async def publish_video(engine: ZegoExpressEngine, rec: Recorder, stream_id: str
     return source, pusher
 
 
+@dataclass
+class Call:
+    """alice publishes a pattern (and maybe a tone); bob plays it."""
+
+    alice: ZegoExpressEngine
+    a: Recorder
+    bob: ZegoExpressEngine
+    b: Recorder
+    source: VideoSource
+    remote: ZegoRemoteStream
+
+
+async def alice_to_bob(harness: Harness, pushers: list[asyncio.Task[None]], stream_id: str,
+                       *, tone: ToneSource | None = None, option: dict | None = None) -> Call:
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    source, pusher = await publish_video(alice, a, stream_id, tone=tone, option=option)
+    pushers.append(pusher)
+    remote = await bob.startPlayingStream(stream_id, {"speaker": False})
+    return Call(alice, a, bob, b, source, remote)
+
+
 async def frames_for(remote: ZegoRemoteStream, seconds: float
                      ) -> list[tuple[float, np.ndarray]]:
     """(arrival time, RGB frame) for ``seconds``."""
@@ -79,11 +102,8 @@ async def pushers() -> AsyncIterator[list[asyncio.Task[None]]]:
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_frames_arrive_in_order_at_rate_with_their_colours(
         harness: Harness, pushers: list[asyncio.Task[None]], codec: str) -> None:
-    alice, a = await harness.joined("alice")
-    bob, _ = await harness.joined("bob")
-    _, pusher = await publish_video(alice, a, "cam", option={"videoCodec": codec.lower()})
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "cam", option={"videoCodec": codec.lower()})
+    remote = call.remote
     got = await frames_for(remote, 3.2)
     numbers = [read_number(f) for _, f in got]
     assert len(got) >= 30, len(got)
@@ -125,11 +145,8 @@ async def test_late_joiner_gets_a_keyframe_within_1_5_s(
 
 async def test_mute_video_sends_black_and_tells_players(
         harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
-    alice, a = await harness.joined("alice")
-    bob, b = await harness.joined("bob")
-    source, pusher = await publish_video(alice, a, "cam")
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "cam")
+    alice, b, remote = call.alice, call.b, call.remote
     local = alice._media._publishers["cam"].local
     assert alice.mutePublishStreamVideo(local, True)
     await wait_until(lambda: ("cam", "MUTE") in b["remoteCameraStatusUpdate"], what="MUTE")
@@ -154,11 +171,8 @@ async def test_mute_video_sends_black_and_tells_players(
 
 async def test_mute_play_video_stops_frames(harness: Harness,
                                             pushers: list[asyncio.Task[None]]) -> None:
-    alice, a = await harness.joined("alice")
-    bob, _ = await harness.joined("bob")
-    _, pusher = await publish_video(alice, a, "cam")
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "cam")
+    bob, remote = call.bob, call.remote
     await frames_for(remote, 0.8)
     assert await bob.mutePlayStreamVideo("cam", True)
     assert await frames_for(remote, 1.0) == []
@@ -168,11 +182,8 @@ async def test_mute_play_video_stops_frames(harness: Harness,
 
 async def test_audio_and_video_in_one_stream_both_arrive(
         harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
-    alice, a = await harness.joined("alice")
-    bob, b = await harness.joined("bob")
-    _, pusher = await publish_video(alice, a, "av", tone=ToneSource(660.0))
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("av", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "av", tone=ToneSource(660.0))
+    a, b, remote = call.a, call.b, call.remote
     video_task = asyncio.ensure_future(frames_for(remote, 3.5))
     assert tones_present(await collect(remote, 100), [660.0]) == {660.0}
     frames = await video_task
@@ -351,11 +362,8 @@ async def test_a_slow_video_listener_skips_to_a_keyframe_and_asks_for_one() -> N
 
 async def test_set_video_config_changes_size_and_rate_live(
         harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
-    alice, a = await harness.joined("alice")
-    bob, _ = await harness.joined("bob")
-    _, pusher = await publish_video(alice, a, "cam")
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("cam", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "cam")
+    alice, remote = call.alice, call.remote
     before = await frames_for(remote, 1.0)
     assert before and before[-1][1].shape == (240, 320, 3)
     local = alice._media._publishers["cam"].local
@@ -377,11 +385,8 @@ async def test_set_video_config_changes_size_and_rate_live(
 @pytest.mark.parametrize("suffix", [".webm", ".mp4"])
 async def test_recording_audio_and_video_into_one_file(
         harness: Harness, pushers: list[asyncio.Task[None]], tmp_path, suffix: str) -> None:
-    alice, a = await harness.joined("alice")
-    bob, _ = await harness.joined("bob")
-    _, pusher = await publish_video(alice, a, "av", tone=ToneSource(660.0))
-    pushers.append(pusher)
-    remote = await bob.startPlayingStream("av", {"speaker": False})
+    call = await alice_to_bob(harness, pushers, "av", tone=ToneSource(660.0))
+    remote = call.remote
     path = str(tmp_path / f"call{suffix}")
     remote.startRecording(path)
     await asyncio.sleep(3.0)

@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
 from .recording import CONTAINER_SUFFIXES, ContainerRecorder
-from .remote_video import RemoteVideo
+from .remote_video import RemoteVideo, cancel_and_wait, put_newest
 
 __all__ = ["ZegoRemoteStream"]
 
@@ -132,9 +132,7 @@ class ZegoRemoteStream:
                 if self._av_recorder is not None:
                     self._av_recorder.audio(pcm)
                 for queue in self._iterators:
-                    if queue.full():
-                        queue.get_nowait()
-                    queue.put_nowait(pcm)
+                    put_newest(queue, pcm)
         except MediaStreamError:
             return  # the track ended; stop() or a reconnect's new track decides what next
         except Exception:
@@ -149,16 +147,11 @@ class ZegoRemoteStream:
         self.level = 0.0
         self.stopRecording()
         for queue in self._iterators:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(None)
+            put_newest(queue, None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._finish()
         await self.video.stop()
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -19,12 +20,30 @@ from aiortc.mediastreams import MediaStreamError
 from .recording import ContainerRecorder
 from .video_playout import VideoPlayoutTrack
 
-__all__ = ["RemoteVideo"]
+__all__ = ["RemoteVideo", "cancel_and_wait", "put_newest"]
 
 log = logging.getLogger("zego_py.media")
 
+T = TypeVar("T")
+
 # How many decoded frames a videoFrames() consumer may fall behind (about 1 s at 30 fps).
 ITERATOR_QUEUE_FRAMES = 30
+
+
+def put_newest(queue: asyncio.Queue[T], item: T) -> None:
+    """Queue ``item``, dropping the oldest entry when full: a consumer that lags loses
+    its oldest media, never holds up the producer."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a pump task and wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class RemoteVideo:
@@ -95,16 +114,11 @@ class RemoteVideo:
 
     def _offer(self, frame: av.VideoFrame | None) -> None:
         for queue in self._iterators:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(frame)
+            put_newest(queue, frame)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.track is not None:
             self.track.stop()
         if not self._ended:
