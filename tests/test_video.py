@@ -462,3 +462,34 @@ async def test_lost_video_packets_are_retransmitted_or_refreshed(
     assert all(b > a for a, b in zip(numbers, numbers[1:], strict=False))
     assert all(read_colour(f) == colour_of(n) for (_, f), n in zip(got, numbers, strict=True))
     assert len(got) >= 0.8 * 4.0 * FPS, (len(got), seen)
+
+
+async def test_watchdog_replays_a_video_only_play_whose_packets_stopped(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    from conftest import ALL_EVENTS, LOOPBACK, make_token
+
+    from mock_server import DEV_APP_ID
+
+    alice, a = await harness.joined("alice")
+    _, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    bob = ZegoExpressEngine(DEV_APP_ID, harness.url, options={**LOOPBACK, "mediaTimeout": 1.0})
+    harness.engines.append(bob)
+    b = Recorder()
+    b.attach(bob, *ALL_EVENTS)
+    await bob.loginRoom("room1", make_token("bob"), {"userID": "bob"})
+    remote = await bob.startPlayingStream("cam", {"speaker": False, "audio": False})
+    await frames_for(remote, 0.5)
+    track = remote.video.track
+    assert track is not None and track.inbound.receiver is not None
+
+    async def outage(packet: Any, arrival_time_ms: int) -> None:
+        return None  # the media path died; signaling stays up
+
+    track.inbound.receiver._handle_rtp_packet = outage  # type: ignore[method-assign]
+    await wait_until(lambda: any(e[0]["state"] == "PLAY_REQUESTING"
+                                 for e in b["playerStateUpdate"][2:]), timeout=6,
+                     what="watchdog retry")
+    await wait_until(lambda: b["playerStateUpdate"][-1][0]["state"] == "PLAYING", timeout=8)
+    back = await frames_for(remote, 1.0)  # the same remote stream goes on, on a new peer
+    assert len(back) >= 10 and remote.video.track is not track

@@ -130,10 +130,13 @@ class Player(PeerStream[PlayerState]):
         self.transition("connected")
 
     def stalled(self, now: float, timeout: float) -> bool:
-        """Playing, with no packet for ``timeout`` s while its room is connected."""
-        return (self.state == PlayerState.PLAYING and self.playout is not None
-                and now - self.playout.last_packet_at > timeout
-                and self.room.state == RoomState.CONNECTED)
+        """Playing, with no packet (audio, or video for a video-only play) for
+        ``timeout`` s while its room is connected."""
+        video = self.remote.video.track
+        last = (self.playout.last_packet_at if self.playout is not None
+                else video.inbound.last_packet_at if video is not None else None)
+        return (self.state == PlayerState.PLAYING and last is not None
+                and now - last > timeout and self.room.state == RoomState.CONNECTED)
 
     async def quality(self, now: float) -> dict[str, Any] | None:
         """playQualityUpdate's stats, or None while not playing."""

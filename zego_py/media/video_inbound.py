@@ -61,6 +61,7 @@ class VideoInbound:
         self.keyframes_in = 0
         self.plis_sent = 0
         self.payload_bytes = 0
+        self.last_packet_at = asyncio.get_running_loop().time()  # for the media watchdog
         self._on_frame = on_frame
         self._last_pli = -KEYFRAME_MIN_INTERVAL_S
         self._pli_timer: asyncio.TimerHandle | None = None
@@ -77,6 +78,7 @@ class VideoInbound:
         self.ssrc = packet.ssrc
         if not packet.payload:
             return
+        self.last_packet_at = asyncio.get_running_loop().time()
         self.payload_bytes += len(packet.payload)
         frames, lost = self.assembler.add(packet.sequence_number, packet.timestamp,
                                           bool(packet.marker), packet.payload)
