@@ -377,8 +377,10 @@ async def test_set_video_config_changes_size_and_rate_live(
     # the content survives the rescale: 32 px blocks become 16 px, read at half scale
     big = [np.kron(f, np.ones((2, 2, 1), np.uint8)) for _, f in after]
     assert all(read_colour(f) == colour_of(read_number(f)) for f in big)
+    assert await alice.setVideoConfig(local, {"maxBitrate": 300})
+    assert local.video_bitrate_kbps == 300
     with pytest.raises(ZegoError):
-        await alice.setVideoConfig(local, {"maxBitrate": 300})
+        await alice.setVideoConfig(local, {"maxBitrate": 10})
     with pytest.raises(ZegoError):
         await alice.setVideoConfig(local, {"width": 161})
 
@@ -493,3 +495,26 @@ async def test_watchdog_replays_a_video_only_play_whose_packets_stopped(
     await wait_until(lambda: b["playerStateUpdate"][-1][0]["state"] == "PLAYING", timeout=8)
     back = await frames_for(remote, 1.0)  # the same remote stream goes on, on a new peer
     assert len(back) >= 10 and remote.video.track is not track
+
+
+@pytest.mark.parametrize("kbps", [300, 1200])
+def test_video_encoder_keeps_its_bitrate_and_keyframe_interval(kbps: int) -> None:
+    """Moving noise (the encoder's worst case) at 30 fps for 4 s: the bytes out match the
+    bitrate asked for within 30 %; keyframes come when asked and 2 s after the last."""
+    from zego_py.media.video_encoder import VideoEncoder
+
+    encoder = VideoEncoder("VP8", kbps, 30)
+    texture = np.random.default_rng(3).integers(0, 256, (240, 640, 3), np.uint8)
+    sizes, keys = [], []
+    for n in range(120):
+        window = np.ascontiguousarray(texture[:, n * 4 % 320:][:, :320])
+        frame = av.VideoFrame.from_ndarray(window, format="rgb24")
+        frame.pts, frame.time_base = n * 3000, fractions.Fraction(1, 90000)
+        if n == 45:
+            encoder.force_keyframe = True
+        packets = encoder.encode(frame)
+        sizes.append(sum(len(bytes(p)) for p in packets))
+        keys += [n for p in packets if p.is_keyframe]
+    kbps_out = sum(sizes[60:]) * 8 / 1000 / 2.0  # the last 2 s
+    assert 0.7 * kbps <= kbps_out <= 1.3 * kbps, kbps_out
+    assert keys == [0, 45, 105], keys

@@ -499,10 +499,9 @@ class ZegoExpressEngine:
 
     async def setVideoConfig(self, localStream: Any,  # noqa: N802, N803
                              config: dict[str, Any]) -> ZegoServerResponse:
-        """Change the sent video's ``width``/``height``/``frameRate`` (or a
-        ``videoQuality`` preset) live: frames are scaled and thinned before encoding, and
-        the encoder restarts at a new size with a keyframe.  ``maxBitrate`` is not
-        supported yet (aiortc's encoder follows the relay's REMB)."""
+        """Change the sent video's ``width``/``height``/``frameRate``/``maxBitrate``
+        (kbps), or a ``videoQuality`` preset, live: frames are scaled and thinned before
+        encoding, and the encoder restarts with a keyframe at a new size or bitrate."""
         self._media.set_video_config(localStream, config)
         return {"errorCode": 0, "extendedData": ""}
 

@@ -50,12 +50,14 @@ class LocalStreams:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "screen sharing is not supported")
         if kind == "camera":
             camera = None
+            width, height, rate, bitrate = video_preset(cfg)
             if cfg.get("video"):  # first: a missing camera fails before the mic opens
-                camera = open_camera(cfg.get("videoInput"), *video_preset(cfg))
+                camera = open_camera(cfg.get("videoInput"), width, height, rate)
             if cfg.get("audio") is False:
                 if camera is None:
                     raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio or video")
                 local = ZegoLocalStream(None, "microphone", video_source=camera)
+                local.video_bitrate_kbps = bitrate
                 self._streams.add(local)
                 return local
             devices.require_portaudio()
@@ -71,12 +73,14 @@ class LocalStreams:
                                     video_source=camera)
             local.processing = {k: cfg.get(k) for k in ("AEC", "ANS", "AGC") if k in cfg}
             local.mic_muted = self.microphone_muted
+            local.video_bitrate_kbps = bitrate
         elif kind == "custom":
             audio, video = _custom_tracks(cfg)
             local = ZegoLocalStream(audio, "custom",
                                     channels=int(getattr(audio, "channels", 1)),
                                     audio_bitrate_kbps=cfg.get("audioBitrate"),
                                     video_source=video)
+            local.video_bitrate_kbps = video_preset(cfg)[3]
         else:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"unknown stream source {kind!r}")
         self._streams.add(local)

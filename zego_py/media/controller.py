@@ -25,7 +25,7 @@ from .player import Player
 from .publisher import Publisher, opus_settings, video_codec
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
-from .video_sources import check_video_size, video_preset
+from .video_sources import check_video_bitrate, check_video_size, video_preset
 
 __all__ = ["MediaController"]
 
@@ -85,24 +85,27 @@ class MediaController:
         return True
 
     def set_video_config(self, local: Any, config: dict[str, Any]) -> None:
-        """setVideoConfig: the size and rate every publish of ``local`` sends from now on."""
+        """setVideoConfig: the size, rate and bitrate every publish of ``local`` sends
+        from now on."""
         if not isinstance(local, ZegoLocalStream) or local.video_source is None:
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream has no video")
-        unknown = set(config) - {"width", "height", "frameRate", "videoQuality"}
+        unknown = set(config) - {"width", "height", "frameRate", "maxBitrate", "videoQuality"}
         if unknown:
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
                             f"setVideoConfig does not support {sorted(unknown)} yet")
-        size, rate = local.video_size, local.video_rate
+        size, rate, bitrate = local.video_size, local.video_rate, local.video_bitrate_kbps
         if "videoQuality" in config:
-            width, height, preset_rate = video_preset({"videoQuality": config["videoQuality"]})
-            size, rate = (width, height), preset_rate
+            width, height, rate, bitrate = video_preset({"videoQuality": config["videoQuality"]})
+            size = (width, height)
         if "width" in config or "height" in config:
             base = size or (getattr(local.video_source, "width", 0),
                             getattr(local.video_source, "height", 0))
             size = (config.get("width", base[0]), config.get("height", base[1]))
         rate = config.get("frameRate", rate)
+        bitrate = config.get("maxBitrate", bitrate)
         check_video_size(*(size or (2, 2)), rate or 1, ErrorCode.INPUT_PARAM_ERROR)
-        local.video_size, local.video_rate = size, rate
+        check_video_bitrate(bitrate, ErrorCode.INPUT_PARAM_ERROR)
+        local.video_size, local.video_rate, local.video_bitrate_kbps = size, rate, bitrate
 
     def _mute_changed(self) -> None:
         for pub in self._publishers.values():

@@ -11,6 +11,7 @@ counts what was sent for ``publishQualityUpdate``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from .opus import OpusEncoder, OpusSettings
 from .pcm import level_0_100
+from .video_encoder import VideoEncoder
 
 if TYPE_CHECKING:
     from .aec import AudioProcessing
@@ -67,20 +69,37 @@ class CaptureTrack(MediaStreamTrack):
 class VideoCaptureTrack(MediaStreamTrack):
     """What one publisher sends of the local stream's video: its frames, scaled and
     thinned to ``setVideoConfig``'s size and rate, black while ``mutePublishStreamVideo``
-    is on.  aiortc's sender encodes them (VP8 or H.264, in its thread pool; a new size
-    restarts its encoder with a keyframe) and answers the relay's keyframe requests."""
+    is on, encoded here (video_encoder.py, in a worker thread) at the stream's bitrate.
+
+    It yields ``av.Packet``s, which aiortc's sender only packetises; ``request_keyframe``
+    is what the sender's keyframe hook (the relay's PLI) calls.
+    """
 
     kind = "video"
 
-    def __init__(self, local: ZegoLocalStream) -> None:
+    def __init__(self, local: ZegoLocalStream, codec: str) -> None:
         super().__init__()
         self.local = local
+        self.encoder = VideoEncoder(codec, local.video_bitrate_kbps,
+                                    local.video_rate or int(getattr(local.video_source,
+                                                                    "frameRate", 30)))
         self.frames_sent = 0
         self.width = self.height = 0
         self._black: av.VideoFrame | None = None
         self._next_due: float | None = None  # source time of the next frame to keep
+        self._ready: list[av.Packet] = []
 
-    async def recv(self) -> av.VideoFrame:
+    def request_keyframe(self) -> None:
+        self.encoder.force_keyframe = True
+
+    async def recv(self) -> av.Packet:
+        while not self._ready:
+            frame = await self._next_frame()
+            self.encoder.bitrate_kbps = self.local.video_bitrate_kbps
+            self._ready = await asyncio.to_thread(self.encoder.encode, frame)
+        return self._ready.pop(0)
+
+    async def _next_frame(self) -> av.VideoFrame:
         while True:
             if self.readyState != "live" or self.local.video_source is None:
                 raise MediaStreamError
@@ -153,6 +172,7 @@ class ZegoLocalStream:
         self.video_muted = False  # mutePublishStreamVideo
         self.video_size: tuple[int, int] | None = None  # setVideoConfig's width x height
         self.video_rate: int | None = None  # setVideoConfig's frameRate (at most)
+        self.video_bitrate_kbps = 800  # createStream's bitrate (or preset), setVideoConfig's
 
     @property
     def muted(self) -> bool:
@@ -187,8 +207,8 @@ class ZegoLocalStream:
     def new_capture_track(self, settings: OpusSettings) -> CaptureTrack:
         return CaptureTrack(self, settings)
 
-    def new_video_track(self) -> VideoCaptureTrack:
-        return VideoCaptureTrack(self)
+    def new_video_track(self, codec: str) -> VideoCaptureTrack:
+        return VideoCaptureTrack(self, codec)
 
     def replace_source(self, source: MediaStreamTrack) -> None:
         old, self.source = self.source, source

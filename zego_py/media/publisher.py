@@ -99,7 +99,7 @@ class Publisher(PeerStream[PublisherState]):
             tracks.append(self.local.new_capture_track(self.settings))
         self.video_track = None
         if self.local.video_source is not None:
-            self.video_track = self.local.new_video_track()
+            self.video_track = self.local.new_video_track(self.codec)
             tracks.append(self.video_track)
         return tracks
 
@@ -107,8 +107,11 @@ class Publisher(PeerStream[PublisherState]):
         def setup(pc: RTCPeerConnection) -> None:
             for track in self.tracks():
                 transceiver = pc.addTransceiver(track, direction="sendonly")
-                if track.kind == "video":
+                if isinstance(track, VideoCaptureTrack):
                     _prefer_video_codec(transceiver, self.codec)
+                    # aiortc's hook for PLI/FIR flags its own encoder; ours encodes
+                    transceiver.sender._send_keyframe = (  # type: ignore[method-assign]
+                        track.request_keyframe)
 
         async def exchange(sdp: str) -> dict[str, Any]:
             return await self.room.link.request("publish", {

@@ -31,7 +31,8 @@ from ..errors import ErrorCode, ZegoError
 from .sources import FramePacer
 
 __all__ = ["QUEUE_FRAMES", "VIDEO_TIME_BASE", "VideoFileSource", "VideoSource",
-           "check_video_size", "list_cameras", "open_camera", "video_preset"]
+           "check_video_bitrate", "check_video_size", "list_cameras", "open_camera",
+           "video_preset"]
 
 VIDEO_CLOCK = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -42,17 +43,25 @@ QUEUE_FRAMES = 2
 _PRESETS = {1: (320, 240, 15, 300), 2: (640, 480, 15, 800), 3: (1280, 720, 20, 1500)}
 
 
-def video_preset(cfg: dict[str, Any]) -> tuple[int, int, int]:
-    """(width, height, frameRate) of a camera/custom config: videoQuality 1..3, or 4 with
-    its own width/height/frameRate (ZEGO's rule); explicit values beat the preset."""
+def video_preset(cfg: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(width, height, frameRate, bitrate kbps) of a camera/custom config: videoQuality
+    1..3, or 4 with its own width/height/frameRate/bitrate (ZEGO's rule); explicit values
+    beat the preset (``bitRate`` is ZEGO's older spelling)."""
     quality = cfg.get("videoQuality", 2)
     if quality not in (1, 2, 3, 4):
         raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "videoQuality must be 1, 2, 3 or 4")
-    width, height, rate, _ = _PRESETS.get(quality, _PRESETS[2])
+    width, height, rate, bitrate = _PRESETS.get(quality, _PRESETS[2])
     width, height = int(cfg.get("width", width)), int(cfg.get("height", height))
     rate = int(cfg.get("frameRate", rate))
+    bitrate = int(cfg.get("bitrate", cfg.get("bitRate", bitrate)))
     check_video_size(width, height, rate, ErrorCode.DEVICE_CONSTRAINTS)
-    return width, height, rate
+    check_video_bitrate(bitrate, ErrorCode.DEVICE_CONSTRAINTS)
+    return width, height, rate, bitrate
+
+
+def check_video_bitrate(kbps: Any, code: int) -> None:
+    if not isinstance(kbps, int) or isinstance(kbps, bool) or not 50 <= kbps <= 10000:
+        raise ZegoError(code, f"video bitrate must be 50..10000 kbps, got {kbps!r}")
 
 
 def check_video_size(width: Any, height: Any, rate: Any, code: int) -> None:
