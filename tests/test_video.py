@@ -518,3 +518,24 @@ def test_video_encoder_keeps_its_bitrate_and_keyframe_interval(kbps: int) -> Non
     kbps_out = sum(sizes[60:]) * 8 / 1000 / 2.0  # the last 2 s
     assert 0.7 * kbps <= kbps_out <= 1.3 * kbps, kbps_out
     assert keys == [0, 45, 105], keys
+
+
+def test_h264_assembler_recovers_after_a_lost_first_packet() -> None:
+    """H.264 frame starts are read from the slice header, so losing one frame's first
+    packet costs that frame only, not every frame after it."""
+    from aiortc.codecs.h264 import H264Encoder
+
+    encoder = H264Encoder()
+    assembler = FrameAssembler("H264")
+    seq, completed, lost_seen = 1000, [], False
+    for n in range(6):
+        frame = av.VideoFrame.from_ndarray(pattern_frame(n, n, 640, 480), format="rgb24")
+        frame.pts, frame.time_base = n * 3000, fractions.Fraction(1, 90000)
+        payloads, ts = encoder.encode(frame, force_keyframe=n == 0)
+        for i, payload in enumerate(payloads):
+            if not (n == 2 and i == 0):  # frame 2 loses its first packet
+                done, lost = assembler.add(seq, ts, i == len(payloads) - 1, payload)
+                completed += [d.timestamp // 3000 for d in done]
+                lost_seen = lost_seen or lost
+            seq += 1
+    assert completed == [0, 1, 3, 4, 5] and lost_seen

@@ -7,10 +7,11 @@ aiortc's own ``JitterBuffer`` could reassemble them, but it releases a frame onl
 the next frame's first packet arrives (one frame interval late, at every hop); this
 releases a frame on the packet that completes it.
 
-A frame is complete when its first packet (VP8: S=1 and partition 0; or the packet
-after the previous frame's marker), its marker packet and every sequence number in
-between are in.  Frames go out in timestamp order; one that never completes is skipped
-and ``add`` reports the loss, so the relay asks the publisher for a keyframe.
+A frame is complete when its first packet (VP8: S=1 and partition 0; H.264: the packet
+that starts its first slice, or parameter sets; or the packet after the previous
+frame's marker), its marker packet and every sequence number in between are in.
+Frames go out in timestamp order; one that never completes is skipped and ``add``
+reports the loss, so the relay asks the publisher for a keyframe.
 """
 
 from __future__ import annotations
@@ -65,6 +66,33 @@ def is_keyframe(codec: str, data: bytes) -> bool:
     return False
 
 
+# NAL unit types that come before a frame's first slice: SEI, SPS, PPS, access unit delimiter.
+_H264_PREFIX_NALS = (6, 7, 8, 9)
+_H264_STAP_A, _H264_FU_A = 24, 28
+
+
+def _h264_starts_frame(payload: bytes) -> bool:
+    """Does this RTP payload begin an H.264 frame?  Yes if it starts with a NAL that
+    precedes slices, or with a slice whose first_mb_in_slice is 0 (its ue(v) code is a
+    single 1 bit: the slice header's first bit is set)."""
+    if len(payload) < 3:
+        return False
+    nal_type = payload[0] & 0x1F
+    if nal_type == _H264_FU_A:
+        if not payload[1] & 0x80:  # not the first fragment
+            return False
+        nal_type, header_byte = payload[1] & 0x1F, payload[2]
+    elif nal_type == _H264_STAP_A:  # look at the first aggregated NAL
+        if len(payload) < 5:
+            return False
+        nal_type, header_byte = payload[3] & 0x1F, payload[4]
+    else:
+        header_byte = payload[1]
+    if nal_type in _H264_PREFIX_NALS:
+        return True
+    return nal_type in (1, 5) and bool(header_byte & 0x80)
+
+
 class FrameAssembler:
     def __init__(self, codec: str) -> None:
         if codec not in ("VP8", "H264"):
@@ -90,6 +118,7 @@ class FrameAssembler:
             pending.start = seq
         if marker:
             pending.end = seq
+
         def oldest_first(ts: int) -> int:
             return (ts - timestamp + 0x80000000) & 0xFFFFFFFF
 
@@ -119,7 +148,7 @@ class FrameAssembler:
             descr, data = VpxPayloadDescriptor.parse(payload)
             return bool(descr.partition_start and descr.partition_id == 0), data
         _, data = H264PayloadDescriptor.parse(payload)
-        return False, data  # H.264 frame starts are found from the previous marker only
+        return _h264_starts_frame(payload), data
 
     def _complete(self, ts: int, pending: _Pending) -> EncodedFrame | None:
         if pending.end is None:
@@ -128,10 +157,7 @@ class FrameAssembler:
         if self._last_end is not None and (self._last_end + 1) & 0xFFFF in pending.packets:
             start = (self._last_end + 1) & 0xFFFF
         if start is None:
-            if self.codec != "H264" or self._last_end is not None:
-                return None
-            end = pending.end  # the first H.264 frame: its earliest packet starts it
-            start = max(pending.packets, key=lambda s: _seq_after(end, s))
+            return None
         count = _seq_after(pending.end, start) + 1
         if count > len(pending.packets):
             return None
