@@ -539,3 +539,14 @@ def test_h264_assembler_recovers_after_a_lost_first_packet() -> None:
                 lost_seen = lost_seen or lost
             seq += 1
     assert completed == [0, 1, 3, 4, 5] and lost_seen
+
+
+async def test_playing_neither_audio_nor_video_is_refused(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    call = await alice_to_bob(harness, pushers, "cam")
+    carol, _ = await harness.joined("carol")
+    with pytest.raises(ZegoError) as err:
+        await carol.startPlayingStream("cam", {"audio": False, "video": False})
+    assert err.value.code == ErrorCode.INPUT_PARAM_ERROR
+    remote = await carol.startPlayingStream("cam", {"speaker": False})  # not left half-open
+    assert len(await frames_for(remote, 1.0)) >= 8 and call.remote.video.frames_received

@@ -156,6 +156,8 @@ class MediaController:
         room = self._ctx.room_for(option.get("roomID"))
         if stream_id in self._players:
             raise ZegoError(ErrorCode.REPEATED_PULL_STREAM)
+        if option.get("audio", True) is False and option.get("video", True) is False:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play audio, video or both")
         play = Player(stream_id, room, ctx=self._ctx, ice=self._ice, speaker=self._speaker,
                       forget=self._forget)
         self._players[stream_id] = play

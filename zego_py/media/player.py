@@ -59,8 +59,6 @@ class Player(PeerStream[PlayerState]):
     async def start(self, option: dict[str, Any]) -> None:
         """Connect the first time; if that fails, report it (PLAYER failed) and raise."""
         self.kinds = tuple(k for k in RECEIVED_KINDS if option.get(k, True) is not False)
-        if not self.kinds:
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play audio, video or both")
         self.transition("start")
         try:
             await self._negotiate()
