@@ -7,9 +7,9 @@ as a camera does), and N ``CountingListener``s receiving video that count RTP pa
 and frames (marker bits) without decoding.  Delivered = frames each listener got over
 the frames the publisher sent in the window.
 
-Anchor, same setup: aiortc ``MediaRelay`` in the relay's place, which decodes the
-publisher once and runs one VP8 encoder per listener.  Janus VideoRoom is not measured
-for video (bench.janus configures audio only).
+Anchors: aiortc ``MediaRelay`` in the relay's place (same setup), which decodes the
+publisher once and runs one VP8 encoder per listener; and Janus VideoRoom forwarding the
+same publisher to the same kind of listeners (bench.janus, when it can run).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ async def fanout_point(mode: str, listeners: int, warmup: float, window: float
             / max(1, listeners)}
 
 
-async def run(quick: bool = False, sizes: list[int] | None = None) -> dict[str, Any]:
+async def run(quick: bool = False, janus: bool = True, sizes: list[int] | None = None
+              ) -> dict[str, Any]:
     warmup, window = (1.5, 4.0) if quick else (2.0, 8.0)
     sizes = sizes or ([1, 8] if quick else [1, 8, 32])
     anchor_sizes = [1, 2]  # one VP8 encoder per listener: 2 nearly fill a core here
@@ -79,19 +80,34 @@ async def run(quick: bool = False, sizes: list[int] | None = None) -> dict[str, 
             f"server {point['server_cpu_pct']:5.1f} %  client {point['client_cpu_pct']:5.1f} %  "
             f"publisher {point['publisher_fps']:.1f} fps  delivered "
             f"{point['delivered_worst']:.3f}  {point['packets_per_s']:.0f} packets/s per listener"))
+    janus_note = ""
+    if janus:
+        from . import janus as janus_bench
+
+        janus_points, janus_note = await janus_bench.run_series(sizes, warmup, window,
+                                                                video=True)
+        if janus_points:
+            series["Janus VideoRoom"] = janus_points
     slopes = {label: linear_fit([p["listeners"] for p in pts],
                                 [p["server_cpu_pct"] for p in pts])[0]
               for label, pts in series.items()}
-    ours, anchor = series["zego relay"], series["aiortc MediaRelay"]
-    rows = [Row(TITLE, f"N = {p['listeners']}", p["server_cpu_pct"], "%",
-                "MediaRelay" if i < len(anchor) else "",
-                anchor[i]["server_cpu_pct"] if i < len(anchor) and
-                anchor[i]["listeners"] == p["listeners"] else None,
-                f"delivered {p['delivered_worst']:.3f}, publisher {p['publisher_fps']:.0f} fps")
-            for i, p in enumerate(ours)]
-    rows.append(Row(TITLE, "per added listener", slopes["zego relay"], "% of a core",
-                    "MediaRelay", slopes["aiortc MediaRelay"],
-                    "least-squares slope; Janus not measured for video"))
+    janus_at = {p["listeners"]: p for p in series.get("Janus VideoRoom", [])}
+    relay_at = {p["listeners"]: p for p in series["aiortc MediaRelay"]}
+    rows = []
+    for p in series["zego relay"]:
+        anchor, label = janus_at.get(p["listeners"]), "Janus VideoRoom"
+        if anchor is None:
+            anchor, label = relay_at.get(p["listeners"]), "MediaRelay"
+        rows.append(Row(TITLE, f"N = {p['listeners']}", p["server_cpu_pct"], "%", label,
+                        anchor["server_cpu_pct"] if anchor else None,
+                        f"delivered {p['delivered_worst']:.3f}, publisher "
+                        f"{p['publisher_fps']:.0f} fps"))
+    for label in ("Janus VideoRoom", "aiortc MediaRelay"):
+        if label in slopes:
+            rows.append(Row(TITLE, "per added listener", slopes["zego relay"], "% of a core",
+                            label, slopes[label], "least-squares slope"))
+    if janus_note:
+        rows.append(Row(TITLE, "Janus", None, "", note=f"skipped: {janus_note}"))
     return {"name": NAME, "rows": rows,
             "raw": {"series": series, "per_listener_pct": slopes, "warmup_s": warmup,
-                    "window_s": window}}
+                    "window_s": window, "janus_note": janus_note}}
