@@ -30,6 +30,7 @@ MEASUREMENTS = {
     "video_client_cpu": "bench.video_client_cpu",
     "server_memory": "bench.server_memory",
     "quality": "bench.quality",
+    "device_latency": "bench.device_latency",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -53,7 +53,7 @@ from zego_py.media.video_inbound import VideoInbound, video_params_of
 
 from .offers import BadOffer, check_media_offer
 
-__all__ = ["Relay"]
+__all__ = ["NegotiationError", "Relay"]
 
 log = logging.getLogger("mock_server.relay")
 
@@ -220,13 +220,24 @@ def _only_video_codec(offer_sdp: str, codec: str) -> str:
 PeerGone = Callable[[str, int | None], Awaitable[None]]
 
 
+class NegotiationError(ZegoError):
+    """A refused offer or failed negotiation: a generic reply, ``detail`` for the log.
+
+    The relay does not log these itself: any client can cause them at its request rate,
+    so the server logs them under its log budget (server.py)."""
+
+    def __init__(self, code: int, message: str, detail: str) -> None:
+        super().__init__(code, message)
+        self.detail = detail
+
+
 def _checked_offer(sdp: str, code: int, what: str) -> None:
     try:
         check_media_offer(sdp)
     except BadOffer as exc:
-        log.info("refusing a %s offer of %d chars: %s", what, len(sdp), exc)
-        raise ZegoError(code, f"the {what} offer is not an SDP offer of Opus audio or "
-                              "VP8/H.264 video") from None
+        raise NegotiationError(code, f"the {what} offer is not an SDP offer of Opus audio "
+                                     "or VP8/H.264 video",
+                               f"refused a {what} offer of {len(sdp)} chars: {exc}") from None
 
 
 def _has_candidate(sdp: str) -> bool:
@@ -330,9 +341,9 @@ class Relay:
         except Exception as exc:
             await pc.close()
             # the reply stays generic: exception text is internal (and may quote the offer)
-            log.info("stream %s: publish negotiation failed: %s", stream_id,
-                     type(exc).__name__)
-            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed") from None
+            raise NegotiationError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed",
+                                   f"publish negotiation failed: {type(exc).__name__}"
+                                   ) from None
         params = video_params_of(answer)
         if video_receivers and params is not None:
             published.video = VideoInbound(video_receivers[0], params, published.forward_video)
@@ -381,8 +392,8 @@ class Relay:
                 raise RuntimeError("gathering produced no ICE candidate")
         except Exception as exc:
             await pc.close()
-            log.info("stream %s: play negotiation failed: %s", stream_id, type(exc).__name__)
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play negotiation failed") from None
+            raise NegotiationError(ErrorCode.INPUT_PARAM_ERROR, "play negotiation failed",
+                                   f"play negotiation failed: {type(exc).__name__}") from None
         if self.streams.get(stream_id) is not published:  # publisher left meanwhile
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
