@@ -18,13 +18,14 @@ stopPublishingStream setStreamExtraInfo mutePublishStreamAudio muteMicrophone
 isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice setSoundLevelDelegate mutePublishStreamVideo mutePlayStreamVideo
-muteAllPlayVideoStreams setVideoConfig
+muteAllPlayVideoStreams setVideoConfig useVideoDevice
 """.split()
 
 PROMISE_METHODS = """
 loginRoom sendBroadcastMessage sendBarrageMessage sendCustomCommand setRoomExtraInfo
 createStream setStreamExtraInfo startPlayingStream mutePlayStreamAudio
-muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams setVideoConfig enumDevices
+muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams setVideoConfig
+useVideoDevice enumDevices
 getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice checkSystemRequirements
 """.split()

@@ -550,3 +550,46 @@ async def test_playing_neither_audio_nor_video_is_refused(
     assert err.value.code == ErrorCode.INPUT_PARAM_ERROR
     remote = await carol.startPlayingStream("cam", {"speaker": False})  # not left half-open
     assert len(await frames_for(remote, 1.0)) >= 8 and call.remote.video.frames_received
+
+
+async def test_swapping_the_video_source_keeps_publishing(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    """What useVideoDevice does on a camera stream (there is no camera here): the local
+    stream's video source is replaced, the old one stopped, and the publish carries on
+    with the new one; useVideoDevice itself refuses a stream that is not a camera."""
+    call = await alice_to_bob(harness, pushers, "cam")
+    assert len(await frames_for(call.remote, 0.6)) >= 5
+    local = call.alice._media._publishers["cam"].local
+    second = VideoSource(320, 240, FPS)
+    blue = np.empty((240, 320, 3), np.uint8)
+    blue[:] = PALETTE[2]
+
+    async def paint_blue() -> None:
+        while True:
+            second.captureFrame(blue)
+            await asyncio.sleep(1 / FPS)
+
+    pushers.append(asyncio.create_task(paint_blue()))
+    first = local.video_source
+    local.replace_video_source(second)
+    await asyncio.sleep(0.4)
+    after = await frames_for(call.remote, 1.0)
+    assert first.readyState == "ended" and len(after) >= 10
+    means = [f.reshape(-1, 3).mean(axis=0).round() for _, f in after]
+    assert all(np.abs(m - PALETTE[2]).max() < 20 for m in means), means[:3]
+    with pytest.raises(ZegoError) as err:
+        await call.alice.useVideoDevice(local, "/dev/video0")
+    assert err.value.code == ErrorCode.DEVICE_CONSTRAINTS
+
+
+async def test_video_source_stopped_while_waiting_ends_its_recv() -> None:
+    from aiortc.mediastreams import MediaStreamError
+
+    source = VideoSource(64, 48, 5)
+    source.captureFrame(np.zeros((48, 64, 3), np.uint8))
+    await source.recv()  # anchors the pacer: the next recv sleeps 0.2 s first
+    pending = asyncio.ensure_future(source.recv())
+    await asyncio.sleep(0.05)
+    source.stop()  # while it sleeps, with nothing queued
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(pending, 1.0)

@@ -550,6 +550,12 @@ class ZegoExpressEngine:
         await self._media.use_audio_device(localStream, deviceID)
         return {"errorCode": 0, "extendedData": ""}
 
+    async def useVideoDevice(self, localStream: Any, deviceID: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Switch a camera stream to another camera (a ``deviceID`` from getCameras());
+        publishes carry on with the new camera from its first frame."""
+        await self._media.use_video_device(localStream, deviceID)
+        return {"errorCode": 0, "extendedData": ""}
+
     async def useAudioOutputDevice(self, media: Any, deviceID: str) -> bool:  # noqa: N802, N803
         """Send the speaker mix to another output device (``media`` is accepted for ZEGO
         compatibility: all played streams share one mix)."""

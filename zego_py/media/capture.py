@@ -58,6 +58,7 @@ class LocalStreams:
                     raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio or video")
                 local = ZegoLocalStream(None, "microphone", video_source=camera)
                 local.video_bitrate_kbps = bitrate
+                local.camera_mode = (width, height, rate)
                 self._streams.add(local)
                 return local
             devices.require_portaudio()
@@ -74,6 +75,7 @@ class LocalStreams:
             local.processing = {k: cfg.get(k) for k in ("AEC", "ANS", "AGC") if k in cfg}
             local.mic_muted = self.microphone_muted
             local.video_bitrate_kbps = bitrate
+            local.camera_mode = (width, height, rate) if camera is not None else None
         elif kind == "custom":
             audio, video = _custom_tracks(cfg)
             local = ZegoLocalStream(audio, "custom",
@@ -103,6 +105,12 @@ class LocalStreams:
             devices.MicrophoneTrack(device_id=device, channels=local.channels),
             local.processing))
         local.device_id = device
+
+    async def use_video_device(self, local: ZegoLocalStream, device_id: str) -> None:
+        """Capture from another camera; publishes of ``local`` carry on with it."""
+        if not isinstance(local, ZegoLocalStream) or local.camera_mode is None:
+            raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "not a camera stream")
+        local.replace_video_source(open_camera(str(device_id), *local.camera_mode))
 
     def mute_microphone(self, mute: bool) -> None:
         self.microphone_muted = bool(mute)

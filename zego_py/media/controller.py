@@ -61,6 +61,9 @@ class MediaController:
     async def use_audio_device(self, local: ZegoLocalStream, device_id: str) -> None:
         await self._local.use_audio_device(local, device_id)
 
+    async def use_video_device(self, local: ZegoLocalStream, device_id: str) -> None:
+        await self._local.use_video_device(local, device_id)
+
     @property
     def microphone_muted(self) -> bool:
         return self._local.microphone_muted

@@ -12,7 +12,9 @@ counts what was sent for ``publishQualityUpdate``.
 from __future__ import annotations
 
 import asyncio
+import fractions
 import itertools
+import time
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["CaptureTrack", "ZegoLocalStream"]
 
 _ids = itertools.count(1)
+_VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 
 
 class CaptureTrack(MediaStreamTrack):
@@ -86,7 +89,8 @@ class VideoCaptureTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.width = self.height = 0
         self._black: av.VideoFrame | None = None
-        self._next_due: float | None = None  # source time of the next frame to keep
+        self._next_due: float | None = None  # time of the next frame to keep
+        self._t0: float | None = None
         self._ready: list[av.Packet] = []
 
     def request_keyframe(self) -> None:
@@ -101,10 +105,21 @@ class VideoCaptureTrack(MediaStreamTrack):
 
     async def _next_frame(self) -> av.VideoFrame:
         while True:
-            if self.readyState != "live" or self.local.video_source is None:
+            source = self.local.video_source
+            if self.readyState != "live" or source is None:
                 raise MediaStreamError
-            frame = await self.local.video_source.recv()
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.local.video_source is not source:  # useVideoDevice swapped it
+                    continue
+                raise
             assert isinstance(frame, av.VideoFrame)
+            # Our own clock: a swapped source (or any aiortc track) starts its pts anew,
+            # and RTP timestamps that went back would look like late packets downstream.
+            now = time.monotonic()
+            self._t0 = now if self._t0 is None else self._t0
+            frame.pts, frame.time_base = int((now - self._t0) * 90000), _VIDEO_TIME_BASE
             if self._keep(frame):
                 break
         size = self.local.video_size
@@ -173,6 +188,7 @@ class ZegoLocalStream:
         self.video_size: tuple[int, int] | None = None  # setVideoConfig's width x height
         self.video_rate: int | None = None  # setVideoConfig's frameRate (at most)
         self.video_bitrate_kbps = 800  # createStream's bitrate (or preset), setVideoConfig's
+        self.camera_mode: tuple[int, int, int] | None = None  # a camera's width, height, rate
 
     @property
     def muted(self) -> bool:
@@ -212,6 +228,12 @@ class ZegoLocalStream:
 
     def replace_source(self, source: MediaStreamTrack) -> None:
         old, self.source = self.source, source
+        if old is not None:
+            old.stop()
+
+    def replace_video_source(self, source: MediaStreamTrack) -> None:
+        """Publishes carry on with ``source`` from their next frame (useVideoDevice)."""
+        old, self.video_source = self.video_source, source
         if old is not None:
             old.stop()
 

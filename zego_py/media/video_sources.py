@@ -147,10 +147,10 @@ class VideoSource(_VideoTrack):
             raise MediaStreamError
         await self._pacer.wait(self._index)
         while not self._queue:
+            if self.readyState != "live":  # stopped while we slept: stop() already woke us
+                raise MediaStreamError
             self._arrived.clear()
             await self._arrived.wait()
-            if self.readyState != "live":
-                raise MediaStreamError
         self._index += 1
         return self._stamp(self._queue.popleft())
 
