@@ -205,6 +205,8 @@ def _only_video_codec(offer_sdp: str, codec: str) -> str:
     forwards the publisher's frames as they are.  (aiortc applies codec preferences while
     it reads the offer, before the answerer could set any, so the offer is filtered.)"""
     desc = SessionDescription.parse(offer_sdp)
+    if not any(media.kind == "video" for media in desc.media):
+        return offer_sdp  # an audio-only player (a browser page): its offer as it came
     for media in desc.media:
         if media.kind != "video":
             continue
