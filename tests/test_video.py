@@ -593,3 +593,16 @@ async def test_video_source_stopped_while_waiting_ends_its_recv() -> None:
     source.stop()  # while it sleeps, with nothing queued
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(pending, 1.0)
+
+
+async def test_a_video_only_play_reports_video_not_audio(
+        harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    _, pusher = await publish_video(alice, a, "cam")
+    pushers.append(pusher)
+    await bob.startPlayingStream("cam", {"speaker": False, "audio": False})
+    await wait_until(lambda: len(b["playQualityUpdate"]) >= 2, timeout=8, what="2 reports")
+    stats = b["playQualityUpdate"][-1][1]
+    assert stats["audio"]["audioBitrate"] == 0 and stats["audio"]["audioFPS"] == 0
+    assert stats["video"]["videoBitrate"] > 10 and FPS * 0.8 <= stats["video"]["videoFPS"]

@@ -141,8 +141,10 @@ class QualityMeter:
         received = int(inbound.get("packetsReceived", 0) or 0)
         # aiortc's inbound-rtp has no bytesReceived; without our own count the transport's
         # (RTP headers, SRTP tags and RTCP included: ~40 % more) is the closest it offers.
+        # (none at all for a video-only play: the transport's bytes would be video's)
         total_bytes = (payload_bytes if payload_bytes is not None
-                       else int(stats.get("transport", {}).get("bytesReceived", 0) or 0))
+                       else int(stats.get("transport", {}).get("bytesReceived", 0) or 0)
+                       if "inbound-rtp" in stats else 0)
         bitrate, fps, loss_rate, _ = self.audio.update(now, total_bytes, received, lost)
         video_stats = {**_video_zero(), "videoRenderFPS": 0, "videoFramesDecoded": 0,
                        "videoFramesDropped": 0}
