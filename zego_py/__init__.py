@@ -13,6 +13,8 @@ from .enums import (
     RemoteDeviceStatus,
     RoomState,
     RoomStateChangedReason,
+    RoomTransparentMessageMode,
+    RoomTransparentMessageType,
     StreamDeleteReason,
     UpdateType,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "RemoteDeviceStatus",
     "RoomState",
     "RoomStateChangedReason",
+    "RoomTransparentMessageMode",
+    "RoomTransparentMessageType",
     "StreamDeleteReason",
     "ToneSource",
     "UpdateType",
