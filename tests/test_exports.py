@@ -15,14 +15,14 @@ sendCustomCommand setRoomExtraInfo createStream destroyStream startPublishingStr
 stopPublishingStream setStreamExtraInfo mutePublishStreamAudio muteMicrophone
 isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
-useAudioOutputDevice setSoundLevelDelegate
+useAudioOutputDevice setSoundLevelDelegate switchRoom sendTransparentMessage
 """.split()
 
 PROMISE_METHODS = """
 loginRoom sendBroadcastMessage sendBarrageMessage sendCustomCommand setRoomExtraInfo
 createStream setStreamExtraInfo startPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
-useAudioOutputDevice checkSystemRequirements
+useAudioOutputDevice checkSystemRequirements switchRoom sendTransparentMessage
 """.split()
 
 
@@ -44,4 +44,5 @@ def test_every_zego_method_is_mirrored_with_the_right_kind() -> None:
 def test_events_match_zegos_names() -> None:
     assert {"roomStateUpdate", "roomUserUpdate", "roomStreamUpdate", "publisherStateUpdate",
             "playerStateUpdate", "IMRecvBroadcastMessage", "tokenWillExpire",
-            "remoteMicStatusUpdate", "soundLevelUpdate"} <= EVENT_NAMES
+            "remoteMicStatusUpdate", "soundLevelUpdate", "recvRoomTransparentMessage"
+            } <= EVENT_NAMES

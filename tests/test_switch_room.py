@@ -58,6 +58,10 @@ async def heard(remote: ZegoRemoteStream, frames: int = 40) -> set[float]:
     return tones_present(np.concatenate(got)[-24000:], TONES)
 
 
+async def tone_stream(engine: ZegoExpressEngine, freq: float) -> Any:
+    return await engine.createStream({"custom": {"source": ToneSource(freq, 0.3)}})
+
+
 async def publish(engine: ZegoExpressEngine, rec: Recorder, stream_id: str, local: Any) -> None:
     assert engine.startPublishingStream(stream_id, local)
     await wait_until(lambda: any(e[0] == {"streamID": stream_id, "state": "PUBLISHING",
@@ -69,11 +73,10 @@ async def test_switch_while_publishing_moves_user_and_audio(harness: Harness) ->
     alice, a = await harness.joined("alice", "r1")
     bob, b = await harness.joined("bob", "r1")
     carol, c = await harness.joined("carol", "r2")
-    tone = await alice.createStream({"custom": {"source": ToneSource(440, 0.3)}})
+    tone = await tone_stream(alice, 440)
     await publish(alice, a, "s_alice", tone)
-    await publish(bob, b, "s_bob", await bob.createStream({"custom": {"source": ToneSource(550, 0.3)}}))
-    await publish(carol, c, "s_carol",
-                  await carol.createStream({"custom": {"source": ToneSource(660, 0.3)}}))
+    await publish(bob, b, "s_bob", await tone_stream(bob, 550))
+    await publish(carol, c, "s_carol", await tone_stream(carol, 660))
     bob_hears_alice = await bob.startPlayingStream("s_alice", {"speaker": False})
     assert await heard(bob_hears_alice) == {440.0}
     await alice.startPlayingStream("s_bob", {"speaker": False})
@@ -132,8 +135,7 @@ async def test_switch_while_publishing_moves_user_and_audio(harness: Harness) ->
 async def test_refused_switch_leaves_everything_in_the_old_room(harness: Harness) -> None:
     alice, a = await harness.joined("alice", "r1")
     bob, b = await harness.joined("bob", "r1")
-    await publish(alice, a, "s_alice",
-                  await alice.createStream({"custom": {"source": ToneSource(440, 0.3)}}))
+    await publish(alice, a, "s_alice", await tone_stream(alice, 440))
     await harness.joined("carol", "r2")
     log = ordered_log(alice)
     cases = [
