@@ -7,11 +7,11 @@ import json
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 import websockets
 from conftest import Harness, Recorder, make_token, wait_until
 from spectrum import tones_present
+from test_media import collect
 
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
@@ -45,17 +45,9 @@ def summary(event: tuple[Any, ...]) -> tuple[Any, ...]:
     return (name, args[0], args[1], [s["streamID"] for s in args[2]])
 
 
-async def heard(remote: ZegoRemoteStream, frames: int = 40) -> set[float]:
-    got: list[np.ndarray] = []
-
-    async def run() -> None:
-        async for pcm in remote.audioFrames():
-            got.append(pcm)
-            if len(got) >= frames:
-                return
-
-    await asyncio.wait_for(run(), 15)
-    return tones_present(np.concatenate(got)[-24000:], TONES)
+async def heard(remote: ZegoRemoteStream) -> set[float]:
+    """The tones in the last half second of 40 frames (0.8 s) of ``remote``."""
+    return tones_present((await collect(remote, 40, 15))[-24000:], TONES)
 
 
 async def tone_stream(engine: ZegoExpressEngine, freq: float) -> Any:
