@@ -222,3 +222,31 @@ async def test_raw_switch_request_is_checked_by_the_server(harness: Harness) -> 
         assert reply["data"]["resumeToken"] and reply["data"]["sessionKey"]
     await wait_until(lambda: [e[1] for e in b["roomUserUpdate"]] == ["ADD", "DELETE"],
                      what="eve arrives in r2, then leaves")
+
+
+async def test_joins_racing_the_switch_are_all_reported(harness: Harness) -> None:
+    """Pushes for the new room can overtake the switch's reply (the server answers after
+    the relay has dropped the old streams); the engine holds and replays them, so the
+    users it reports are exactly the room's members."""
+    alice, a = await harness.joined("alice", "r1")
+    await publish(alice, a, "s_alice", await tone_stream(alice, 440))
+    await harness.joined("carol", "r2")
+    others = [harness.engine()[0] for _ in range(6)]
+    joins = [e.loginRoom("r2", make_token(f"u{i}"), {"userID": f"u{i}"})
+             for i, e in enumerate(others)]
+    switch = alice.switchRoom("r1", "r2", {"token": make_token("alice"),
+                                           "isUserStatusNotify": True})
+    await asyncio.gather(switch, *joins)
+    expected = {"carol", *(f"u{i}" for i in range(6))}
+
+    def known() -> set[str]:
+        users: set[str] = set()
+        for room_id, kind, user_list in a["roomUserUpdate"]:
+            assert room_id == "r2"
+            ids = {u["userID"] for u in user_list}
+            users = users | ids if kind == "ADD" else users - ids
+        return users
+
+    await wait_until(lambda: known() == expected, what=f"alice knows {expected}")
+    await asyncio.sleep(0.2)
+    assert known() == expected
