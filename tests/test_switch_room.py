@@ -250,3 +250,21 @@ async def test_joins_racing_the_switch_are_all_reported(harness: Harness) -> Non
     await wait_until(lambda: known() == expected, what=f"alice knows {expected}")
     await asyncio.sleep(0.2)
     assert known() == expected
+
+
+async def test_a_dropped_socket_after_a_switch_resumes_into_the_new_room(
+        harness: Harness) -> None:
+    alice, a = await harness.joined("alice", "r1")
+    carol, c = await harness.joined("carol", "r2")
+    assert await alice.switchRoom("r1", "r2", {"token": make_token("alice")})
+    await wait_until(lambda: c["roomUserUpdate"], what="alice arrives at carol")
+    ws = alice._rooms["r2"].link._ws
+    assert ws is not None
+    ws.transport.abort()  # the server stays up: the session is held for the grace period
+    await wait_until(lambda: a["roomStateChanged"][-1][:2] == ("r2", "RECONNECTED"),
+                     what="RECONNECTED in r2")
+    assert [e[1] for e in a["roomStateChanged"]][-2:] == ["RECONNECTING", "RECONNECTED"]
+    await asyncio.sleep(0.3)
+    assert [e[1] for e in c["roomUserUpdate"]] == ["ADD"]  # resumed: carol saw no change
+    await alice.sendBroadcastMessage("r2", "back")
+    await wait_until(lambda: c["IMRecvBroadcastMessage"], what="message after resume")
