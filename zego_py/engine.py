@@ -11,8 +11,6 @@ checks arguments in ZEGO's order, then hands rooms to ``RoomLink`` and media to
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -263,7 +261,8 @@ class ZegoExpressEngine:
             if toRoomID in self._rooms:
                 raise ZegoError(ErrorCode.USER_REPEATED_LOGIN, f"already in room {toRoomID!r}")
             token, max_members, user_update = validation.check_switch_room_config(config)
-            new_config = {"userUpdate": user_update, "maxMemberCount": max_members}
+            new_config: dict[str, Any] = {"userUpdate": user_update,
+                                          "maxMemberCount": max_members}
             room.switching_to = toRoomID
             data = await room.link.request("switchRoom", {
                 "fromRoomID": fromRoomID, "toRoomID": toRoomID, "token": token,
@@ -276,22 +275,28 @@ class ZegoExpressEngine:
                 self._events.emit("roomStateChanged", toRoomID, "LOGIN_FAILED",
                                   int(exc.code), exc.message)
             raise
+        await self._move(room, toRoomID, token, new_config, data)
+        log.info("switched from room %s to %s", fromRoomID, toRoomID)
+        return True
+
+    async def _move(self, room: RoomLink, room_id: str, token: str, config: dict[str, Any],
+                    data: dict[str, Any]) -> None:
+        """The server has moved the session: the RoomLink and its socket follow, with the
+        events a logout and a login would give, then the pushes that beat the reply."""
         room.cancel_timers()
         await self._media.on_room_leaving(room)
-        if self._rooms.get(fromRoomID) is room:
-            del self._rooms[fromRoomID]
+        if self._rooms.get(room.room_id) is room:
+            del self._rooms[room.room_id]
         room.transition("logout")
-        room.room_id, room.token, room.config = toRoomID, token, new_config
-        room.user_update = user_update
-        self._rooms[toRoomID] = room
+        room.room_id, room.token, room.config = room_id, token, config
+        room.user_update = bool(config["userUpdate"])
+        self._rooms[room_id] = room
         room.transition("login")
         room.transition("login_ok")
         self._joined(room, data)
         held, room.held_pushes, room.switching_to = room.held_pushes, [], None
         for push in held:
             self._on_push(room, push)
-        log.info("switched from room %s to %s", fromRoomID, toRoomID)
-        return True
 
     def logoutRoom(self, roomID: str | None = None) -> asyncio.Task[None]:  # noqa: N802, N803
         """Leave a room (the only/first one if None); stops this room's publishing and playing.
@@ -377,9 +382,9 @@ class ZegoExpressEngine:
             emit("IMRecvCustomCommand", rid, b["fromUser"], b["command"])
         elif push.type == "transparentMessage":
             try:
-                content = base64.b64decode(b["content"], validate=True)
-            except (binascii.Error, ValueError):
-                log.warning("dropping a transparent message whose content is not base64")
+                content = validation.decode_transparent_content(b["content"])
+            except ZegoError as exc:
+                log.warning("dropping a transparent message from the server: %s", exc)
                 return
             emit("recvRoomTransparentMessage", rid,
                  {"sendUser": b["sendUser"], "content": content})
