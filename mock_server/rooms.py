@@ -21,7 +21,7 @@ from typing import Any
 from zego_py import validation
 from zego_py.enums import RoomTransparentMessageMode, StreamDeleteReason, UpdateType
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.protocol import Push
+from zego_py.protocol import Push, clip
 from zego_py.token import TokenClaims
 
 from .auth import check_publish
@@ -46,6 +46,7 @@ class Session:
     user_update: bool
     claims: TokenClaims
     resume_token: str = ""  # set by the server; proves a reconnecting socket owns this session
+    address: str = ""  # the client's IP at login: peer connections are capped per address
     published: set[str] = field(default_factory=set)
     playing: set[str] = field(default_factory=set)
 
@@ -82,12 +83,17 @@ class _RateWindow:
         self.times: deque[float] = deque()
 
     def allow(self, now: float) -> bool:
-        while self.times and now - self.times[0] >= 1.0:
-            self.times.popleft()
+        self.expire(now)
         if len(self.times) >= self.limit:
             return False
         self.times.append(now)
         return True
+
+    def expire(self, now: float) -> bool:
+        """Forget events older than a second; True if the window is now empty."""
+        while self.times and now - self.times[0] >= 1.0:
+            self.times.popleft()
+        return not self.times
 
 
 @dataclass
@@ -99,6 +105,17 @@ class Room:
     extra_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     rates: dict[str, _RateWindow] = field(default_factory=dict)
     next_message_id: int = 1
+
+
+# Rate windows not tied to a member: broadcast, barrage, and for custom commands and
+# transparent messages each, "many" and "nobody"; and each member has one per family.
+_ROOM_WIDE_RATE_KINDS = 6
+_DIRECTED_FAMILIES = 2
+
+
+def rate_window_bound(room: Room) -> int:
+    """Past this many rate windows a room drops its idle ones (they cannot grow unbounded)."""
+    return _DIRECTED_FAMILIES * len(room.members) + _ROOM_WIDE_RATE_KINDS
 
 
 def _delete_extended_data(reason: int) -> str:
@@ -122,7 +139,7 @@ class RoomRegistry:
     def _session_in_room(self, key: int, room_id: str) -> tuple[Session, Room]:
         session = self._session(key)
         if session.room_id != room_id:
-            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {room_id!r}")
+            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {clip(room_id)}")
         return session, self.rooms[room_id]
 
     @staticmethod
@@ -322,6 +339,10 @@ class RoomRegistry:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "not publishing this stream")
         return self._remove_stream(stream_id, StreamDeleteReason.STOPPED_PUBLISHING)
 
+    def drop_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
+        """The server ends a stream (its media transport died): the room gets DELETE."""
+        return self._remove_stream(stream_id, reason) if stream_id in self.streams else []
+
     def _remove_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
         record = self.streams.pop(stream_id)
         owner = self.sessions.get(record.owner_key)
@@ -406,9 +427,19 @@ class RoomRegistry:
 
     # ------------------------------------------------------------------ messaging
     def _rate(self, room: Room, kind: str, limit: int, now: float) -> None:
-        window = room.rates.setdefault(kind, _RateWindow(limit))
+        window = room.rates.get(kind)
+        if window is None:
+            if len(room.rates) >= rate_window_bound(room):
+                self._prune_rates(room, now)
+            window = room.rates[kind] = _RateWindow(limit)
         if not window.allow(now):
             raise ZegoError(ErrorCode.FREQUENCY_LIMITED)
+
+    @staticmethod
+    def _prune_rates(room: Room, now: float) -> None:
+        """Drop windows with nothing in the last second (a member who left, mostly)."""
+        for kind in [k for k, w in room.rates.items() if w.expire(now)]:
+            del room.rates[kind]
 
     def broadcast(self, key: int, room_id: str, message: str, kind: str,
                   now: float | None = None) -> tuple[dict[str, Any], list[Outgoing]]:
@@ -431,34 +462,41 @@ class RoomRegistry:
         session, room = self._session_in_room(key, room_id)
         if not all(isinstance(u, str) for u in to_user_ids):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "toUserIDs must be strings")
-        now = time.monotonic() if now is None else now
-        # ZEGO: 200/s to a single user, 10/s to several (or to everyone).
-        single = len(to_user_ids) == 1
-        kind = f"custom:{to_user_ids[0]}" if single else "custom:many"
-        self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
         push = Push("customCommand", {"roomID": room_id, "fromUser": dict(session.user),
                                       "command": command})
-        targets = set(to_user_ids)
-        return [Outgoing(s.key, push) for s in self._others(room, key)
-                if not targets or s.user["userID"] in targets]
+        return self._directed(room, key, "custom", to_user_ids, push, now)
 
     def transparent_message(self, key: int, room_id: str, content: str, mode: int,
                             to_user_ids: list[str], now: float | None = None
                             ) -> list[Outgoing]:
         """A transparent message (``content``: checked base64) to the listed users, or to
-        everyone else; rate-limited as custom commands are (ZEGO: 200/s to one user).
+        everyone else, with the rates of custom commands.
 
         ONLY_SERVER goes to ZEGO's business-server callback, which this server does not
-        have: it is accepted and delivered to no client."""
+        have: it is accepted (and counted) and delivered to no client."""
         session, room = self._session_in_room(key, room_id)
-        now = time.monotonic() if now is None else now
-        single = len(to_user_ids) == 1
-        kind = f"transparent:{to_user_ids[0]}" if single else "transparent:many"
-        self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
-        if mode == RoomTransparentMessageMode.ONLY_SERVER:
-            return []
         push = Push("transparentMessage", {"roomID": room_id, "sendUser": dict(session.user),
                                            "content": content})
+        out = self._directed(room, key, "transparent", to_user_ids, push, now)
+        return [] if mode == RoomTransparentMessageMode.ONLY_SERVER else out
+
+    def _directed(self, room: Room, key: int, family: str, to_user_ids: list[str], push: Push,
+                  now: float | None) -> list[Outgoing]:
+        """``push`` to the listed users (everyone else when empty), rate-limited.
+
+        ZEGO: 200/s to a single user, 10/s to several (or to everyone).  A window per
+        *member*: every target that is not in the room shares one, so a client cannot make
+        windows (memory) by inventing userIDs.
+        """
+        now = time.monotonic() if now is None else now
+        single = len(to_user_ids) == 1
+        if not single:
+            kind = f"{family}:many"
+        elif to_user_ids[0] in room.members:
+            kind = f"{family}-to:{to_user_ids[0]}"
+        else:
+            kind = f"{family}:nobody"
+        self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
         targets = set(to_user_ids)
         return [Outgoing(s.key, push) for s in self._others(room, key)
                 if not targets or s.user["userID"] in targets]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
+from pathlib import Path
 
 import zego_py
 from zego_py import ZegoExpressEngine
@@ -46,3 +48,33 @@ def test_events_match_zegos_names() -> None:
             "playerStateUpdate", "IMRecvBroadcastMessage", "tokenWillExpire",
             "remoteMicStatusUpdate", "soundLevelUpdate", "recvRoomTransparentMessage"
             } <= EVENT_NAMES
+
+
+def _imports(nodes: list[ast.stmt], package: str) -> set[str]:
+    """Absolute names of the modules (and names) that ``nodes`` import, at any depth."""
+    names: set[str] = set()
+    for node in (n for top in nodes for n in ast.walk(top)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+            base = ".".join([*parts, *([node.module] if node.module else [])]
+                            if node.level else [node.module or ""])
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_media_layer_never_imports_the_engine() -> None:
+    """The dependency runs engine -> media only (docs/design.md, "no import cycle"),
+    TYPE_CHECKING blocks included; the engine imports the controller at module top."""
+    zego = Path(zego_py.__file__).parent
+    imports = {path.name: _imports(ast.parse(path.read_text()).body, "zego_py.media")
+               for path in (zego / "media").glob("*.py")}
+    assert {"zego_py.media.publisher.Publisher", "zego_py.room.RoomLink"} <= imports[
+        "controller.py"]  # relative imports resolve to these names
+    for name, imported in imports.items():
+        assert not [m for m in imported if m.split(".")[:2] == ["zego_py", "engine"]], name
+    top_level = [n for n in ast.parse((zego / "engine.py").read_text()).body
+                 if isinstance(n, ast.ImportFrom)]
+    assert "zego_py.media.controller.MediaController" in _imports(top_level, "zego_py")

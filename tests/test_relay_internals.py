@@ -41,4 +41,4 @@ async def test_relay_forwards_without_decoding(harness: Harness) -> None:
     assert decoders == []
     from zego_py.media.playout import PlayoutTrack
 
-    assert isinstance(bob._media._playing["s1"].remote._track, PlayoutTrack)
+    assert isinstance(bob._media._players["s1"].remote._track, PlayoutTrack)

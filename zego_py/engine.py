@@ -5,7 +5,8 @@ Names, argument order, event arguments and error codes are ZEGO's
 ``async`` here and raise ``ZegoError``; calls that return a boolean there return one
 here and report the outcome through their state event.  The engine is a facade: it
 checks arguments in ZEGO's order, then hands rooms to ``RoomLink`` and media to
-``media.controller.MediaController``.
+``media.controller.MediaController``, which gets what it needs of the engine as a
+``MediaContext`` and never imports this module.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .backoff import retry_delays
 from .enums import RoomState, UpdateType
 from .errors import ErrorCode, ZegoError
 from .events import EngineEvents, EventName
+from .media import devices  # cheap: it loads sounddevice lazily, on first use
+from .media.context import MediaContext, MediaSettings
+from .media.controller import MediaController
 from .protocol import Push
 from .room import RoomLink
 from .signaling import SignalingClient
@@ -79,9 +83,9 @@ class ZegoExpressEngine:
         self._multi_room_locked = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._destroyed = False
-        from .media.controller import MediaController
-
-        self._media = MediaController(self, self._events)
+        self._media = MediaController(MediaContext(
+            events=self._events, spawn=self._spawn, room_for=self._media_room,
+            settings=MediaSettings.from_options(self._options)))
 
     # ------------------------------------------------------------------ global
     def getVersion(self) -> str:  # noqa: N802
@@ -157,10 +161,11 @@ class ZegoExpressEngine:
             raise ZegoError(ErrorCode.NOT_LOGIN)
         return room
 
-    @property
-    def _host_addresses(self) -> list[str] | None:
-        addresses = self._options.get("hostAddresses")
-        return list(addresses) if addresses is not None else None
+    def _media_room(self, room_id: str | None) -> RoomLink:
+        """The room a publish or play targets (its ``roomID`` option)."""
+        if room_id is None and self._multi_room and len(self._rooms) > 1:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "roomID is required in multi-room mode")
+        return self._room(room_id)
 
     def _check_login_args(self, roomID: str, token: str, user: ZegoUser) -> dict[str, str]:  # noqa: N803
         if not self._multi_room and self._rooms:
@@ -600,8 +605,6 @@ class ZegoExpressEngine:
         self._media.set_sound_level_delegate(enable, interval)
 
     async def enumDevices(self) -> dict[str, list[dict[str, str]]]:  # noqa: N802
-        from .media import devices
-
         return devices.list_devices()
 
     async def getMicrophones(self) -> list[dict[str, str]]:  # noqa: N802
@@ -624,8 +627,6 @@ class ZegoExpressEngine:
         return self._media.use_output_device(deviceID)
 
     async def checkSystemRequirements(self, checkType: str | None = None) -> dict[str, Any]:  # noqa: N802, N803
-        from .media import devices
-
         return devices.check_system_requirements()
 
 

@@ -1,8 +1,9 @@
-"""Negotiating one audio peer connection with the relay (offer here, answer there).
+"""One peer connection with the relay: negotiate it (offer here, answer there), notice
+when its media path dies, retire it.
 
 Offers are non-trickle: aiortc gathers every candidate inside setLocalDescription, so
-one request/reply over signaling carries the whole exchange.  Opus is the only codec
-offered, because the relay forwards Opus packets unchanged.
+one request/reply over signaling carries the whole exchange.  Opus is the only audio
+codec offered, because the relay forwards Opus packets unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..errors import ZegoError
 from .ice import gathering_on, new_peer_connection
 from .opus import with_opus_fmtp
 
-__all__ = ["connect_peer", "quality_stats"]
+__all__ = ["connect_peer", "quality_stats", "retire", "watch_failed"]
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -26,7 +27,8 @@ def _prefer_opus(pc: RTCPeerConnection) -> None:
     caps = RTCRtpSender.getCapabilities("audio")
     opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
     for transceiver in pc.getTransceivers():
-        transceiver.setCodecPreferences(opus)
+        if transceiver.kind == "audio":
+            transceiver.setCodecPreferences(opus)
 
 
 async def connect_peer(
@@ -38,7 +40,7 @@ async def connect_peer(
     failure_code: int,
     offer_fmtp: dict[str, int] | None = None,
 ) -> RTCPeerConnection:
-    """Create a peer, let ``setup`` add its transceiver, send the offer through
+    """Create a peer, let ``setup`` add its transceivers, send the offer through
     ``exchange`` (which returns the reply data with ``sdp``) and wait until connected.
 
     On failure the peer is closed and ZegoError(failure_code) raised, unless the
@@ -80,6 +82,23 @@ async def connect_peer(
         await pc.close()
         raise
     return pc
+
+
+def watch_failed(pc: RTCPeerConnection, on_failed: Callable[[], None]) -> None:
+    """Call ``on_failed`` when a connected peer's media path dies (aioice's ICE consent
+    checks fail after ~30 s), so its owner can rebuild it as after a reconnect."""
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "failed":
+            on_failed()
+
+
+async def retire(pc: RTCPeerConnection | None, task: asyncio.Task[None] | None) -> None:
+    """Stop what a previous attempt left running before starting a new one."""
+    if task is not None and task is not asyncio.current_task():
+        task.cancel()
+    if pc is not None:
+        await pc.close()
 
 
 async def quality_stats(pc: RTCPeerConnection) -> dict[str, dict[str, Any]]:
