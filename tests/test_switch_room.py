@@ -268,3 +268,15 @@ async def test_a_dropped_socket_after_a_switch_resumes_into_the_new_room(
     assert [e[1] for e in c["roomUserUpdate"]] == ["ADD"]  # resumed: carol saw no change
     await alice.sendBroadcastMessage("r2", "back")
     await wait_until(lambda: c["IMRecvBroadcastMessage"], what="message after resume")
+
+
+async def test_bad_switch_tokens_are_throttled_like_logins(harness: Harness) -> None:
+    alice, _ = await harness.joined("alice", "r1")
+    codes = []
+    for _ in range(harness.server.config.login_free_failures + 1):
+        with pytest.raises(ZegoError) as err:
+            await alice.switchRoom("r1", "r2", {"token": "guess"})
+        codes.append(err.value.code)
+    assert codes[:-1] == [ErrorCode.TOKEN_ERROR] * harness.server.config.login_free_failures
+    assert codes[-1] == ErrorCode.FREQUENCY_LIMITED
+    assert alice._rooms["r1"].state == "CONNECTED"
