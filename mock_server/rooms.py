@@ -186,7 +186,8 @@ class RoomRegistry:
         session, _ = self._session_in_room(key, from_room)
         if to_room == from_room:
             raise ZegoError(ErrorCode.USER_REPEATED_LOGIN, "already in this room")
-        self._check_join(to_room, session.user, config)
+        old_room_empties = len(self.rooms[from_room].members) == 1
+        self._check_join(to_room, session.user, config, rooms_freed=int(old_room_empties))
         out = self.logout(key)
         session.room_id = to_room
         session.user_update = bool(config.get("userUpdate", False))
@@ -196,12 +197,14 @@ class RoomRegistry:
         data, joined = self._join(session, config)
         return data, out + joined
 
-    def _check_join(self, room_id: str, user: dict[str, str], config: dict[str, Any]) -> None:
-        """Raise what joining ``room_id`` would raise, before anything changes."""
+    def _check_join(self, room_id: str, user: dict[str, str], config: dict[str, Any],
+                    rooms_freed: int = 0) -> None:
+        """Raise what joining ``room_id`` would raise, before anything changes
+        (``rooms_freed``: rooms the caller's move will close first)."""
         max_members = validation.check_max_member_count(config.get("maxMemberCount"))
         room = self.rooms.get(room_id)
         if room is None:
-            if len(self.rooms) >= self.config.max_rooms:
+            if len(self.rooms) - rooms_freed >= self.config.max_rooms:
                 raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "server room limit reached")
             room = Room(room_id, max_members)
         # the same userID already there is kicked, so it does not count

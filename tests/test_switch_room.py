@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import websockets
-from conftest import Harness, Recorder, make_token, wait_until
+from conftest import Harness, Recorder, fast_config, make_token, running_harness, wait_until
 from spectrum import tones_present
 from test_media import collect
 
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
+from mock_server.server import RoomServer
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
 from zego_py.media.remote_stream import ZegoRemoteStream
 from zego_py.media.sources import ToneSource
@@ -280,3 +281,17 @@ async def test_bad_switch_tokens_are_throttled_like_logins(harness: Harness) -> 
     assert codes[:-1] == [ErrorCode.TOKEN_ERROR] * harness.server.config.login_free_failures
     assert codes[-1] == ErrorCode.FREQUENCY_LIMITED
     assert alice._rooms["r1"].state == "CONNECTED"
+
+
+async def test_room_limit_counts_the_room_a_switch_closes(harness: Harness) -> None:
+    server = RoomServer(fast_config(max_rooms=2))
+    async with running_harness(server) as h:
+        alice, _ = await h.joined("alice", "r1")
+        await h.joined("bob", "r2")
+        # r1 closes as alice leaves it, so r3 fits under the limit of 2
+        assert await alice.switchRoom("r1", "r3", {"token": make_token("alice")})
+        carol, _ = await h.joined("carol", "r3")
+        with pytest.raises(ZegoError) as err:  # r3 stays open (carol): no room for r4
+            await carol.switchRoom("r3", "r4", {"token": make_token("carol")})
+        assert err.value.code == ErrorCode.ROOM_INNER_ERROR
+        assert sorted(server.registry.rooms) == ["r2", "r3"]
