@@ -14,6 +14,7 @@ from spectrum import tones_present
 from test_media import collect
 
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET
+from mock_server.rooms import STATE_TOO_LARGE
 from mock_server.server import RoomServer
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
 from zego_py.media.remote_stream import ZegoRemoteStream
@@ -295,3 +296,28 @@ async def test_room_limit_counts_the_room_a_switch_closes(harness: Harness) -> N
             await carol.switchRoom("r3", "r4", {"token": make_token("carol")})
         assert err.value.code == ErrorCode.ROOM_INNER_ERROR
         assert sorted(server.registry.rooms) == ["r2", "r3"]
+
+
+async def test_switch_into_a_room_whose_state_would_not_fit_a_reply_is_refused(
+        harness: Harness) -> None:
+    """The reply must fit a frame (docs/server.md): checked before the old room is left."""
+    bloated = "\x01" * 256  # 6 bytes a character once JSON-escaped
+    alice, _ = harness.engine()
+    await alice.loginRoom("r1", make_token("alice"), {"userID": "alice", "userName": bloated})
+    for n in range(80):
+        filler, _ = harness.engine()
+        try:
+            await filler.loginRoom("r2", make_token(f"f{n}"), {"userID": f"f{n}",
+                                                                "userName": bloated})
+        except ZegoError as exc:
+            assert exc.code == ErrorCode.ROOM_USER_COUNT_EXCEEDED
+            break
+    else:
+        raise AssertionError("r2 took every bloated user")
+    with pytest.raises(ZegoError) as err:
+        await alice.switchRoom("r1", "r2", {"token": make_token("alice")})
+    assert (err.value.code, err.value.message) == (ErrorCode.ROOM_USER_COUNT_EXCEEDED,
+                                                   STATE_TOO_LARGE)
+    assert alice._rooms["r1"].state == "CONNECTED"
+    assert [s.room_id for s in harness.server.registry.sessions.values()
+            if s.user["userID"] == "alice"] == ["r1"]
