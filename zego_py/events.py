@@ -40,6 +40,7 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
+    "remoteCameraStatusUpdate",  # (streamID, status)
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

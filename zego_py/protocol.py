@@ -75,6 +75,7 @@ REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "unpublish": {"streamID": str},
     "setStreamExtraInfo": {"streamID": str, "extraInfo": str},
     "setMicStatus": {"streamID": str, "status": str},
+    "setCameraStatus": {"streamID": str, "status": str},
     "play": {"streamID": str, "sdp": str},
     "stopPlay": {"streamID": str},
 }
@@ -95,6 +96,7 @@ PUSH_FIELDS: dict[str, dict[str, Any]] = {
     "customCommand": {"roomID": str, "fromUser": dict, "command": str},
     "transparentMessage": {"roomID": str, "sendUser": dict, "content": str},
     "micStatus": {"streamID": str, "status": str},
+    "cameraStatus": {"streamID": str, "status": str},
     # the publisher of a stream this client plays went away; code is a stream_delete_reason
     "playEnded": {"streamID": str, "code": int},
     # the server ends this session (duplicate login, kicked, token expired)
