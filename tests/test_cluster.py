@@ -364,3 +364,19 @@ async def test_a_lease_taken_while_redis_was_empty_is_reported_once(
     assert log.count("another node holds ['room:room1']") == 1, log[-2000:]
     await alice.sendBroadcastMessage("room1", "still served")  # n1 still hosts it
     assert a["roomStateChanged"][-1][1] == "LOGINED"
+
+
+async def test_switch_room_to_a_room_hosted_elsewhere_is_refused_unchanged(
+        cluster: Cluster, users: Users) -> None:
+    """switchRoom keeps its socket, so it cannot follow a redirect: refused, as ZEGO
+    refuses a full room, and the user stays where it was; a free room is claimed."""
+    n1, n2 = cluster.nodes
+    await cluster.ready()
+    await users.joined("bob", [n2.url], "r2")
+    alice, _ = await users.joined("alice", [n1.url], "r1")
+    with pytest.raises(ZegoError) as refused:
+        await alice.switchRoom("r1", "r2", {"token": make_token("alice")})
+    assert refused.value.code == ErrorCode.ROOM_INNER_ERROR
+    assert node_of(alice, "r1") == n1.url and cluster.owner("room:r2") == "n2"
+    assert await alice.switchRoom("r1", "r3", {"token": make_token("alice")})
+    assert cluster.owner("room:r3") == "n1"
