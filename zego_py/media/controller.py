@@ -50,6 +50,10 @@ class MediaController:
         """The server may hand out ICE servers and host addresses at login."""
         self._ice.learn(data)
 
+    def set_turn_server(self, servers: list[dict[str, Any]], policy: str | None) -> None:
+        """TURN servers (and policy) for the peers created from now on."""
+        self._ice.set_turn(servers, policy)
+
     # ------------------------------------------------------------------ local streams
     async def create_stream(self, source: dict[str, Any] | None) -> ZegoLocalStream:
         return await self._local.create(source)

@@ -37,6 +37,7 @@ async def connect_peer(
     *,
     ice_servers: Sequence[dict[str, Any]] | None,
     host_addresses: Sequence[str] | None,
+    transport_policy: str = "all",
     failure_code: int,
     offer_fmtp: dict[str, int] | None = None,
 ) -> RTCPeerConnection:
@@ -46,7 +47,7 @@ async def connect_peer(
     On failure the peer is closed and ZegoError(failure_code) raised, unless the
     exchange itself raised a ZegoError (then its code is kept).
     """
-    pc = new_peer_connection(ice_servers)
+    pc = new_peer_connection(ice_servers, transport_policy)
     connected = asyncio.get_running_loop().create_future()
 
     @pc.on("connectionstatechange")

@@ -87,6 +87,7 @@ class Player(PeerStream[PlayerState]):
 
         pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                 host_addresses=self._ice.host_addresses(),
+                                transport_policy=self._ice.transport_policy(),
                                 failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND,
                                 offer_fmtp={"useinbandfec": 1})
         if not self.live:  # stopped while connecting

@@ -79,6 +79,7 @@ class Publisher(PeerStream[PublisherState]):
         try:
             self.pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                          host_addresses=self._ice.host_addresses(),
+                                         transport_policy=self._ice.transport_policy(),
                                          failure_code=ErrorCode.PUBLISH_INNER_ERROR,
                                          offer_fmtp=self.settings.fmtp())
         except ZegoError as exc:
