@@ -39,6 +39,7 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
+    "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; 0..5
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

@@ -23,6 +23,7 @@ from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
 from .publisher import Publisher, opus_settings
+from .quality import UNKNOWN, network_level, worst_level
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
 
@@ -221,14 +222,36 @@ class MediaController:
         loop = asyncio.get_running_loop()
         while self._publishers or self._players:
             await asyncio.sleep(QUALITY_INTERVAL_S)
+            up: list[int] = []
             for pub in list(self._publishers.values()):
                 stats = await pub.quality(loop.time())
                 if stats is not None:
                     self._ctx.events.emit("publishQualityUpdate", pub.stream_id, stats)
+                    up.append(network_level(pub.meter, pub.meter.rtt_ms))
+            down: list[int] = []
+            remote_up: dict[str, list[int]] = {}
             for play in list(self._players.values()):
                 stats = await play.quality(loop.time())
                 if stats is not None:
                     self._ctx.events.emit("playQualityUpdate", play.stream_id, stats)
+                    down.append(network_level(play.meter, play.room.link.latency_ms))
+                    publisher = play.publisher_id()
+                    if publisher is not None:
+                        remote_up.setdefault(publisher, []).append(
+                            network_level(play.meter, None))
+            self._emit_network_quality(up, down, remote_up)
+
+    def _emit_network_quality(self, up: list[int], down: list[int],
+                              remote_up: dict[str, list[int]]) -> None:
+        """networkQuality: "" is this engine (as ZEGO Web); then each user whose streams
+        it plays, whose uplink is judged by what arrives here (their downlink is not
+        seen from here: UNKNOWN).  docs/api.md gives the mapping."""
+        if not up and not down:
+            return
+        emit = self._ctx.events.emit
+        emit("networkQuality", "", worst_level(up), worst_level(down))
+        for user_id, levels in remote_up.items():
+            emit("networkQuality", user_id, worst_level(levels), UNKNOWN)
 
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:

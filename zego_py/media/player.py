@@ -123,13 +123,21 @@ class Player(PeerStream[PlayerState]):
                 and now - self.playout.last_packet_at > timeout
                 and self.room.state == RoomState.CONNECTED)
 
+    def publisher_id(self) -> str | None:
+        """The userID of who publishes this stream, when its room announced it."""
+        stream = self.room.streams.get(self.stream_id)
+        user = stream.get("user") if stream else None
+        return str(user["userID"]) if isinstance(user, dict) and "userID" in user else None
+
     async def quality(self, now: float) -> dict[str, Any] | None:
         """playQualityUpdate's stats, or None while not playing."""
         if self.pc is None or self.state != PlayerState.PLAYING:
             return None
         payload = self.playout.payload_bytes if self.playout else None
+        counts = ((self.playout.buffer.arrived, self.playout.buffer.lost) if self.playout
+                  else None)
         return self.meter.play_stats(now, await quality_stats(self.pc), self.remote.level,
-                                     self.muted, payload)
+                                     self.muted, payload, counts)
 
     # ------------------------------------------------------------------ speaker
     def _attach_speaker(self, device_id: str | None) -> None:

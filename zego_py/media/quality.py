@@ -10,15 +10,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["QualityMeter"]
+__all__ = ["UNKNOWN", "QualityMeter", "network_level", "worst_level"]
+
+# ZEGO's ZegoStreamQualityLevel: 0 excellent, 1 good, 2 medium, 3 bad, 4 die, 5 unknown.
+DIE, UNKNOWN = 4, 5
+LOSS_LIMITS_PCT = (1.0, 3.0, 8.0, 15.0)  # below the n-th limit: level n
+RTT_LIMITS_MS = (100.0, 200.0, 400.0, 800.0)
 
 
-def _quality_grade(loss_rate: float) -> int:
-    """ZEGO's scale: 0 excellent ... 4 very poor, from the packet loss rate (%)."""
-    for grade, limit in enumerate((1.0, 3.0, 8.0, 15.0)):
-        if loss_rate < limit:
+def _grade(value: float, limits: tuple[float, ...]) -> int:
+    for grade, limit in enumerate(limits):
+        if value < limit:
             return grade
-    return 4
+    return DIE
+
+
+def _quality_grade(loss_rate: float, rtt_ms: float | None = None) -> int:
+    """ZEGO's scale: 0 excellent ... 4 very poor, from the loss rate (%) and the round
+    trip (ms) when known: the worse of the two."""
+    grade = _grade(loss_rate, LOSS_LIMITS_PCT)
+    return grade if rtt_ms is None else max(grade, _grade(rtt_ms, RTT_LIMITS_MS))
+
+
+def network_level(meter: QualityMeter, rtt_ms: float | None) -> int:
+    """networkQuality's level for one stream's last interval: UNKNOWN before there is
+    one, DIE when not a packet came (or was acknowledged) in it."""
+    if meter.loss_rate is None:
+        return UNKNOWN
+    if meter.interval_packets == 0:
+        return DIE
+    return _quality_grade(meter.loss_rate, rtt_ms)
+
+
+def worst_level(levels: list[int]) -> int:
+    """The worst known level (UNKNOWN only when none is known)."""
+    known = [level for level in levels if level != UNKNOWN]
+    return max(known) if known else UNKNOWN
 
 
 def _video_zero() -> dict[str, Any]:
@@ -35,6 +62,10 @@ class QualityMeter:
     last_packets: int = 0
     last_lost: int = 0
     last_time: float | None = None
+    # the latest interval, for networkQuality (None: no interval yet)
+    loss_rate: float | None = None
+    interval_packets: int = 0
+    rtt_ms: float | None = None  # RTCP's round trip, publishers only (aiortc's receivers have none)
 
     def _rates(self, now: float, total_bytes: int, packets: int, lost: int
                ) -> tuple[float, float, float, float]:
@@ -48,6 +79,7 @@ class QualityMeter:
             interval_lost = max(0, lost - self.last_lost)
             expected = (packets - self.last_packets) + interval_lost
             loss_rate = 100.0 * interval_lost / expected if expected > 0 else 0.0
+            self.loss_rate, self.interval_packets = loss_rate, packets - self.last_packets
         self.last_bytes, self.last_packets, self.last_lost, self.last_time = (
             total_bytes, packets, lost, now)
         return bitrate, fps, loss_rate, interval_lost
@@ -59,6 +91,8 @@ class QualityMeter:
         lost = int(remote.get("packetsLost", 0) or 0)
         bitrate, fps, loss_rate, _ = self._rates(
             now, int(out.get("bytesSent", 0)), int(out.get("packetsSent", 0)), lost)
+        rtt_s = remote.get("roundTripTime")
+        self.rtt_ms = float(rtt_s) * 1000 if rtt_s is not None else None
         return {
             "video": _video_zero(),
             "audio": {
@@ -75,12 +109,18 @@ class QualityMeter:
         }
 
     def play_stats(self, now: float, stats: dict[str, dict[str, Any]], level: float,
-                   muted: bool, payload_bytes: int | None = None) -> dict[str, Any]:
+                   muted: bool, payload_bytes: int | None = None,
+                   arrived_lost: tuple[int, int] | None = None) -> dict[str, Any]:
         """``payload_bytes``: Opus bytes received so far, when our receive path counts
-        them; the bitrate then matches the sender's (payload only)."""
+        them; the bitrate then matches the sender's (payload only).  ``arrived_lost``:
+        packets that came and frames that never did, by RTP timestamp (our jitter
+        buffer's count), which also sees what was lost before the relay's sender: the
+        relay renumbers sequence numbers, so inbound-rtp's packetsLost cannot."""
         inbound = stats.get("inbound-rtp", {})
         lost = int(inbound.get("packetsLost", 0) or 0)
         received = int(inbound.get("packetsReceived", 0) or 0)
+        if arrived_lost is not None:
+            received, lost = arrived_lost
         # aiortc's inbound-rtp has no bytesReceived; without our own count the transport's
         # (RTP headers, SRTP tags and RTCP included: ~40 % more) is the closest it offers.
         total_bytes = (payload_bytes if payload_bytes is not None
