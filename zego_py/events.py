@@ -40,6 +40,8 @@ EventName = Literal[
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
     "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; 0..5
+    "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
+    "deviceError",  # (errorCode, deviceName): the device in use went away
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
@@ -69,6 +71,10 @@ class EngineEvents:
         except KeyError:
             return False
         return True
+
+    def listens(self, event: EventName) -> bool:
+        """Whether any handler is registered for ``event``."""
+        return bool(self._emitter.listeners(event))
 
     def emit(self, event: EventName, *args: Any) -> None:
         assert event in EVENT_NAMES, event

@@ -90,6 +90,11 @@ class LocalStreams:
             local.processing))
         local.device_id = device
 
+    def using_device(self, device_id: str) -> list[ZegoLocalStream]:
+        """The microphone streams capturing ``device_id``."""
+        return [local for local in self._streams
+                if local.kind == "microphone" and local.device_id == device_id]
+
     def mute_microphone(self, mute: bool) -> None:
         self.microphone_muted = bool(mute)
         for local in self._streams:

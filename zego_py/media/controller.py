@@ -19,6 +19,7 @@ from ..errors import ErrorCode, ZegoError
 from ..room import RoomLink
 from .capture import LocalStreams
 from .context import IceConfig, MediaContext
+from .device_watch import device_changes
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
@@ -46,10 +47,13 @@ class MediaController:
         self._level_interval_s: float | None = None
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        self._device_task: asyncio.Task[None] | None = None
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
         self._ice.learn(data)
+        if any(self._ctx.events.listens(e) for e in ("audioDeviceStateChanged", "deviceError")):
+            self._ensure_device_watch()
 
     def set_turn_server(self, servers: list[dict[str, Any]], policy: str | None) -> None:
         """TURN servers (and policy) for the peers created from now on."""
@@ -57,7 +61,10 @@ class MediaController:
 
     # ------------------------------------------------------------------ local streams
     async def create_stream(self, source: dict[str, Any] | None) -> ZegoLocalStream:
-        return await self._local.create(source)
+        local = await self._local.create(source)
+        if local.kind == "microphone":
+            self._ensure_device_watch()
+        return local
 
     def destroy_stream(self, local: ZegoLocalStream) -> None:
         self._local.destroy(local)
@@ -134,6 +141,8 @@ class MediaController:
         self._players[stream_id] = play
         await play.start(option)
         self._ensure_loops()
+        if play.remote.mixer_input is not None:  # on the speaker: watch for it going
+            self._ensure_device_watch()
         return play.remote
 
     def stop_playing(self, stream_id: str) -> None:
@@ -253,6 +262,37 @@ class MediaController:
         for user_id, levels in remote_up.items():
             emit("networkQuality", user_id, worst_level(levels), UNKNOWN)
 
+    # ------------------------------------------------------------------ devices
+    def _ensure_device_watch(self) -> None:
+        """Started by the first real device in use (or a device event handler at login):
+        one ``pactl subscribe`` per engine, none for engines that only use code streams."""
+        if self._device_task is None:
+            self._device_task = self._ctx.spawn(self._watch_devices())
+
+    async def _watch_devices(self) -> None:
+        """audioDeviceStateChanged for each device that appears or goes; a device in use
+        that goes is replaced by the default one, after a deviceError."""
+        async for update_type, device_type, info in device_changes():
+            self._ctx.events.emit("audioDeviceStateChanged", update_type, device_type, info)
+            if update_type == "DELETE":
+                await self._device_gone(device_type, info)
+
+    async def _device_gone(self, device_type: str, info: dict[str, str]) -> None:
+        device_id, name = info["deviceID"], info["deviceName"]
+        if device_type == "Output":
+            if self._speaker.device_gone(device_id):
+                self._ctx.events.emit("deviceError", int(ErrorCode.DEVICE_UNAVAILABLE), name)
+            return
+        for local in self._local.using_device(device_id):
+            self._ctx.events.emit("deviceError", int(ErrorCode.DEVICE_UNAVAILABLE), name)
+            try:
+                await self._local.use_audio_device(local, "default")
+            except ZegoError as exc:  # no default microphone: it keeps the old source
+                log.warning("microphone %s went away and the default one cannot open: %s",
+                            name, exc)
+            else:
+                log.warning("microphone %s went away: capturing the default one", name)
+
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:
         """After logging in again (the server forgot us): publish and play everything again."""
@@ -275,7 +315,8 @@ class MediaController:
                              *(p.teardown(tell_server=False) for p in plays))
 
     async def close(self) -> None:
-        for task in (self._level_task, self._quality_task, self._watchdog_task):
+        for task in (self._level_task, self._quality_task, self._watchdog_task,
+                     self._device_task):
             if task is not None:
                 task.cancel()
         pubs, plays = list(self._publishers.values()), list(self._players.values())

@@ -48,7 +48,13 @@ class CaptureTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            frame = await self.local.source.recv()
+            source = self.local.source
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.local.source is not source:  # useAudioDevice swapped it mid-read
+                    continue
+                raise
             assert isinstance(frame, av.AudioFrame)
             if self.local.muted:
                 self.local.level = 0.0
