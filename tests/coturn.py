@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TurnServer", "running_coturn", "turnserver_available"]
+__all__ = ["TurnServer", "free_udp_port", "running_coturn", "turnserver_available"]
 
 USER, PASSWORD, REALM = "zego", "turn-secret", "zego.test"
 # Above Linux's ephemeral range (32768-60999), so relay ports rarely meet a busy one.
@@ -35,7 +35,7 @@ def turnserver_available() -> bool:
     return shutil.which("turnserver") is not None
 
 
-def _free_udp_port() -> int:
+def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -61,7 +61,7 @@ class TurnServer:
 
 @contextlib.asynccontextmanager
 async def running_coturn(tmp_path: Path) -> AsyncIterator[TurnServer]:
-    port = _free_udp_port()
+    port = free_udp_port()
     log_path = tmp_path / "turnserver.log"
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(

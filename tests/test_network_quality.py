@@ -63,6 +63,7 @@ async def test_high_loss_towards_the_listener_worsens_its_down_quality_only() ->
 
     # alice's uplink is clean in both runs (the loss is after the relay's receiver)
     alice_up, alice_down = _last(lossy["alice"], "")
+    print(f"alice's uplink during the lossy run: level {alice_up}")
     assert alice_up <= 2 and alice_down == UNKNOWN
     # bob also reports alice, judged by what reaches him; her downlink is unseen here
     remote_up, remote_down = _last(lossy["bob"], "alice")

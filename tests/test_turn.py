@@ -12,12 +12,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import Harness
-from coturn import running_coturn, turnserver_available
+from conftest import Harness, wait_until
+from coturn import free_udp_port, running_coturn, turnserver_available
 from spectrum import tones_present
 from test_media import collect, publish_tone
 
 from zego_py.media.ice import selected_candidate_types
+from zego_py.media.sources import ToneSource
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -66,6 +67,20 @@ async def test_relay_only_media_flows_through_coturn(harness: Harness, tmp_path:
         assert len(relayed) == 2, turn.log()[-3000:]
         assert max(sent for _, sent in relayed) >= 100  # alice -> coturn -> relay
         assert max(received for received, _ in relayed) >= 100  # relay -> coturn -> bob
+
+
+async def test_relay_only_without_a_reachable_turn_server_fails_the_publish(
+        harness: Harness) -> None:
+    """No direct candidate is offered, so nothing connects: ZEGO's publish failure."""
+    alice, a = await harness.joined("alice")
+    dead = {"urls": f"turn:127.0.0.1:{free_udp_port()}", "username": "u", "credential": "p"}
+    assert alice.setTurnServer({"iceServers": [dead], "iceTransportPolicy": "relay"})
+    local = await alice.createStream({"custom": {"source": ToneSource(440, 0.3)}})
+    assert alice.startPublishingStream("s1", local)
+    await wait_until(lambda: any(e[0]["state"] == "NO_PUBLISH" for e in a["publisherStateUpdate"]),
+                     timeout=25, what="the publish to fail")
+    failed = a["publisherStateUpdate"][-1][0]
+    assert failed["errorCode"] == 1003099, failed
 
 
 async def test_without_relay_policy_the_direct_path_is_kept(harness: Harness,
