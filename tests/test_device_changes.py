@@ -169,3 +169,43 @@ async def test_microphone_unplugged_mid_publish_moves_to_the_default_one(
             assert states == ["PUBLISH_REQUESTING", "PUBLISHING"]  # never interrupted
             assert [e[0]["state"] for e in b["playerStateUpdate"]] == [
                 "PLAY_REQUESTING", "PLAYING"]
+
+
+async def _heard_on(sink: str, tone: float, others: list[float], timeout: float = 20) -> None:
+    """Record ``sink``'s monitor until ``tone`` (alone) is steadily in it."""
+    proc = await asyncio.create_subprocess_exec(
+        "parec", "-d", f"{sink}.monitor", "--format=s16le", "--rate=48000", "--channels=1",
+        "--raw", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        async def listen() -> None:
+            while True:
+                block = np.frombuffer(await proc.stdout.readexactly(48000), dtype=np.int16)
+                if np.abs(block).max() > 1000 and tones_present(block, [tone, *others]) == {tone}:
+                    return
+        await asyncio.wait_for(listen(), timeout)
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_speaker_unplugged_mid_play_moves_to_the_default_output(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _modules() as loaded:
+        spk_a, spk_b = _unique("spka"), _unique("spkb")
+        spk_a_module = _load(loaded, "module-null-sink", f"sink_name={spk_a}", "rate=48000")
+        _load(loaded, "module-null-sink", f"sink_name={spk_b}", "rate=48000")
+        monkeypatch.setenv("PULSE_SINK", spk_b)  # this process's default output
+        alice, a = await harness.joined("alice")
+        bob, b = await harness.joined("bob")
+        b.attach(bob, "deviceError", "audioDeviceStateChanged")
+        await publish_tone(alice, a, "s1", 440)
+        await bob.startPlayingStream("s1", {"audioOutput": f"pulse:{spk_a}"})
+        await _heard_on(spk_a, 440.0, [880.0])
+
+        _unload(loaded, spk_a_module)
+        await wait_until(lambda: b["deviceError"] != [], timeout=5, what="deviceError")
+        assert b["deviceError"] == [(1103061, spk_a)]
+        await _heard_on(spk_b, 440.0, [880.0])  # the default output now
+        assert [e[0]["state"] for e in b["playerStateUpdate"]] == ["PLAY_REQUESTING", "PLAYING"]
