@@ -87,9 +87,5 @@ async def running_coturn(tmp_path: Path) -> AsyncIterator[TurnServer]:
             yield server
         finally:
             if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 5)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+                proc.terminate()  # `timeout` passes SIGTERM on to turnserver
+            await asyncio.wait_for(proc.wait(), 10)
