@@ -39,9 +39,10 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
-    "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; 0..5
+    "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
     "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
     "deviceError",  # (errorCode, deviceName): the device in use went away
+    "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

@@ -26,6 +26,7 @@ from .peer import connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
+from .remote_track import RemoteAudioTrack
 from .speaker import Speaker
 
 __all__ = ["Player"]
@@ -75,6 +76,8 @@ class Player(PeerStream[PlayerState]):
             log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
                         self.stream_id)
             self.remote.start(track)
+        self._ctx.events.emit("playerAudioTrackUpdate", self.stream_id,
+                              RemoteAudioTrack(self.remote))
 
     async def _negotiate(self) -> None:
         def setup(pc: RTCPeerConnection) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 __all__ = ["UNKNOWN", "QualityMeter", "network_level", "worst_level"]
 
-# ZEGO's ZegoStreamQualityLevel: 0 excellent, 1 good, 2 medium, 3 bad, 4 die, 5 unknown.
-DIE, UNKNOWN = 4, 5
+# ZEGO Web's QualityGrade (networkQuality, audioQuality): -1 unknown, 0 excellent, 1 good,
+# 2 middle, 3 poor, 4 die.  (ZEGO's native SDKs' ZegoStreamQualityLevel says 5 for unknown.)
+DIE, UNKNOWN = 4, -1
 LOSS_LIMITS_PCT = (1.0, 3.0, 8.0, 15.0)  # below the n-th limit: level n
 RTT_LIMITS_MS = (100.0, 200.0, 400.0, 800.0)
 
