@@ -43,6 +43,7 @@ EventName = Literal[
     "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
     "deviceError",  # (errorCode, deviceName): the device in use went away
     "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
+    "exceptionUpdate",  # (stream, {code, message}): e.g. 1002 captureVolumeToLow, 2002 normal
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

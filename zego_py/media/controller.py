@@ -27,6 +27,7 @@ from .publisher import Publisher, opus_settings
 from .quality import UNKNOWN, network_level, worst_level
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
+from .volume_watch import CAPTURE, MESSAGES, RECEIVE, SilenceTracker
 
 __all__ = ["MediaController"]
 
@@ -48,6 +49,7 @@ class MediaController:
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._device_task: asyncio.Task[None] | None = None
+        self._silence: dict[PeerStream[Any], SilenceTracker] = {}
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
@@ -226,6 +228,26 @@ class MediaController:
                     log.warning("no media on %s for %.0f s: playing it again",
                                 play.stream_id, timeout)
                     play.replay()
+            self._check_volumes(now)
+
+    def _check_volumes(self, now: float) -> None:
+        """exceptionUpdate when a published or played stream goes silent, and back."""
+        live: list[tuple[PeerStream[Any], Any, bool, tuple[int, int], float]] = [
+            (p, p.local, p.state == PublisherState.PUBLISHING and not p.local.muted,
+             CAPTURE, p.local.level) for p in self._publishers.values()]
+        live += [(p, p.remote, p.state == PlayerState.PLAYING and p.remote.frames_received > 0,
+                  RECEIVE, p.remote.level) for p in self._players.values()]
+        self._silence = {stream: self._silence.get(stream) or SilenceTracker(codes)
+                         for stream, _, _, codes, _ in live}
+        for stream, media, sampled, _, level in live:
+            tracker = self._silence[stream]
+            if not sampled:
+                tracker.reset()
+                continue
+            code = tracker.sample(level, now)
+            if code is not None:
+                self._ctx.events.emit("exceptionUpdate", media,
+                                      {"code": code, "message": MESSAGES[code]})
 
     async def _quality_loop(self) -> None:
         loop = asyncio.get_running_loop()
