@@ -18,6 +18,7 @@ from spectrum import tones_present
 from test_media import collect, publish_tone
 
 from zego_py.media.ice import selected_candidate_types
+from zego_py.media.peer import CLOSE_TIMEOUT_S
 from zego_py.media.sources import ToneSource
 
 pytestmark = [
@@ -55,7 +56,7 @@ async def test_relay_only_media_flows_through_coturn(harness: Harness, tmp_path:
         assert "a=candidate" in publisher_pc.localDescription.sdp
         assert " typ host" not in publisher_pc.localDescription.sdp  # relay-only offer
 
-        await alice.close()  # while coturn runs: aioice deletes its allocation on close
+        await alice.close()  # while coturn runs, so that it logs the allocations' usage
         await bob.close()
         # coturn logs what each allocation relayed when it ends: alice's allocation sent
         # her 2+ s of 20 ms packets on to the room server's relay, bob's received them.
@@ -94,4 +95,18 @@ async def test_without_relay_policy_the_direct_path_is_kept(harness: Harness,
         assert pc is not None
         assert " typ relay" in pc.localDescription.sdp
         assert selected_candidate_types(pc) == [("host", "host")]
-        await alice.close()  # while coturn runs: aioice deletes its allocation on close
+        await alice.close()  # while coturn runs (closing after it is the next test)
+
+
+async def test_closing_after_the_turn_server_died_is_bounded(harness: Harness,
+                                                             tmp_path: Path) -> None:
+    """aioice retries the allocation's deletion for ~63 s; close() waits 3 s of it."""
+    async with running_coturn(tmp_path) as turn:
+        alice, a = await harness.joined("alice")
+        assert alice.setTurnServer({"iceServers": [turn.ice_server],
+                                    "iceTransportPolicy": "relay"})
+        await publish_tone(alice, a, "s1", 440)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.wait_for(alice.close(), 20)
+    assert loop.time() - start < CLOSE_TIMEOUT_S + 3

@@ -22,7 +22,7 @@ from ..room import RoomLink
 from ..states import PLAYER
 from .context import IceConfig, MediaContext
 from .opus import decoder_available
-from .peer import connect_peer, quality_stats, watch_failed
+from .peer import close_peer, connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
@@ -94,7 +94,7 @@ class Player(PeerStream[PlayerState]):
                                 failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND,
                                 offer_fmtp={"useinbandfec": 1})
         if not self.live:  # stopped while connecting
-            await pc.close()
+            await close_peer(pc)
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")
         self.pc = pc
         watch_failed(pc, self.replay)
@@ -172,4 +172,4 @@ class Player(PeerStream[PlayerState]):
                                              timeout=3)
         await self.remote.stop()
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)

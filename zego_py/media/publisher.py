@@ -23,7 +23,7 @@ from ..states import PUBLISHER
 from .context import IceConfig, MediaContext
 from .local_stream import ZegoLocalStream
 from .opus import OpusSettings
-from .peer import connect_peer, quality_stats, watch_failed
+from .peer import close_peer, connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 
 __all__ = ["Publisher", "opus_settings"]
@@ -86,7 +86,7 @@ class Publisher(PeerStream[PublisherState]):
             self._failed(exc)
             return
         if not self.live:  # stopped while connecting
-            await self.pc.close()
+            await close_peer(self.pc)
             return
         watch_failed(self.pc, self.republish)
         self.transition("connected")
@@ -127,4 +127,4 @@ class Publisher(PeerStream[PublisherState]):
             except ZegoError as exc:
                 log.info("unpublish %s: %s", self.stream_id, exc)
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)
