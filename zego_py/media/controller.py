@@ -19,7 +19,7 @@ from ..errors import ErrorCode, ZegoError
 from ..room import RoomLink
 from .capture import LocalStreams
 from .context import IceConfig, MediaContext
-from .device_watch import device_changes
+from .device_watch import follow_devices
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
@@ -27,7 +27,7 @@ from .publisher import Publisher, opus_settings
 from .quality import UNKNOWN, network_level, worst_level
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
-from .volume_watch import CAPTURE, MESSAGES, RECEIVE, SilenceTracker
+from .volume_watch import VolumeWatch
 
 __all__ = ["MediaController"]
 
@@ -49,7 +49,7 @@ class MediaController:
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._device_task: asyncio.Task[None] | None = None
-        self._silence: dict[PeerStream[Any], SilenceTracker] = {}
+        self._volumes = VolumeWatch(ctx.events.emit)
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
@@ -228,26 +228,7 @@ class MediaController:
                     log.warning("no media on %s for %.0f s: playing it again",
                                 play.stream_id, timeout)
                     play.replay()
-            self._check_volumes(now)
-
-    def _check_volumes(self, now: float) -> None:
-        """exceptionUpdate when a published or played stream goes silent, and back."""
-        live: list[tuple[PeerStream[Any], Any, bool, tuple[int, int], float]] = [
-            (p, p.local, p.state == PublisherState.PUBLISHING and not p.local.muted,
-             CAPTURE, p.local.level) for p in self._publishers.values()]
-        live += [(p, p.remote, p.state == PlayerState.PLAYING and p.remote.frames_received > 0,
-                  RECEIVE, p.remote.level) for p in self._players.values()]
-        self._silence = {stream: self._silence.get(stream) or SilenceTracker(codes)
-                         for stream, _, _, codes, _ in live}
-        for stream, media, sampled, _, level in live:
-            tracker = self._silence[stream]
-            if not sampled:
-                tracker.reset()
-                continue
-            code = tracker.sample(level, now)
-            if code is not None:
-                self._ctx.events.emit("exceptionUpdate", media,
-                                      {"code": code, "message": MESSAGES[code]})
+            self._volumes.check(now, self._publishers.values(), self._players.values())
 
     async def _quality_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -289,31 +270,8 @@ class MediaController:
         """Started by the first real device in use (or a device event handler at login):
         one ``pactl subscribe`` per engine, none for engines that only use code streams."""
         if self._device_task is None:
-            self._device_task = self._ctx.spawn(self._watch_devices())
-
-    async def _watch_devices(self) -> None:
-        """audioDeviceStateChanged for each device that appears or goes; a device in use
-        that goes is replaced by the default one, after a deviceError."""
-        async for update_type, device_type, info in device_changes():
-            self._ctx.events.emit("audioDeviceStateChanged", update_type, device_type, info)
-            if update_type == "DELETE":
-                await self._device_gone(device_type, info)
-
-    async def _device_gone(self, device_type: str, info: dict[str, str]) -> None:
-        device_id, name = info["deviceID"], info["deviceName"]
-        if device_type == "Output":
-            if self._speaker.device_gone(device_id):
-                self._ctx.events.emit("deviceError", int(ErrorCode.DEVICE_UNAVAILABLE), name)
-            return
-        for local in self._local.using_device(device_id):
-            self._ctx.events.emit("deviceError", int(ErrorCode.DEVICE_UNAVAILABLE), name)
-            try:
-                await self._local.use_audio_device(local, "default")
-            except ZegoError as exc:  # no default microphone: it keeps the old source
-                log.warning("microphone %s went away and the default one cannot open: %s",
-                            name, exc)
-            else:
-                log.warning("microphone %s went away: capturing the default one", name)
+            self._device_task = self._ctx.spawn(
+                follow_devices(self._ctx.events.emit, self._local, self._speaker))
 
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:
