@@ -72,3 +72,18 @@ async def test_high_loss_towards_the_listener_worsens_its_down_quality_only() ->
 
     gaps = [b - a for a, b in zip(clean["stamps"], clean["stamps"][1:], strict=False)]
     assert gaps and all(2.5 < gap < 4.0 for gap in gaps), gaps  # every 3 s
+
+
+def test_levels_take_the_worse_of_loss_and_round_trip() -> None:
+    from zego_py.media.quality import QualityMeter, network_level, worst_level
+
+    meter = QualityMeter()
+    assert network_level(meter, 20.0) == UNKNOWN  # no interval yet
+    meter.loss_rate, meter.interval_packets = 0.5, 150
+    assert [network_level(meter, rtt) for rtt in (None, 50, 150, 300, 600, 900)] == [
+        0, 0, 1, 2, 3, 4]
+    meter.loss_rate = 10.0
+    assert network_level(meter, 50) == 3  # the loss decides
+    meter.interval_packets = 0
+    assert network_level(meter, 50) == 4  # nothing came: die
+    assert worst_level([UNKNOWN, 1, 0]) == 1 and worst_level([UNKNOWN]) == UNKNOWN
