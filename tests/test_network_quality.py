@@ -16,7 +16,7 @@ from test_media import collect, publish_tone
 
 from mock_server.server import RoomServer
 from zego_py.media.impairment import Impairment
-from zego_py.media.quality import UNKNOWN
+from zego_py.media.quality import UNKNOWN, QualityMeter, network_level, worst_level
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,8 +75,6 @@ async def test_high_loss_towards_the_listener_worsens_its_down_quality_only() ->
 
 
 def test_levels_take_the_worse_of_loss_and_round_trip() -> None:
-    from zego_py.media.quality import QualityMeter, network_level, worst_level
-
     meter = QualityMeter()
     assert network_level(meter, 20.0) == UNKNOWN  # no interval yet
     meter.loss_rate, meter.interval_packets = 0.5, 150
