@@ -34,6 +34,9 @@ class ServerConfig:
     reconnect_token_grace_s: int = 600
     # Live sockets plus sessions in their grace period, per client address.
     max_connections_per_address: int = 256
+    # TCP connections whose opening handshake has not finished (websockets allows 10 s),
+    # per client address; more are aborted at accept (idle sockets, slowloris).
+    max_handshakes_per_address: int = 32
     # Failed logins (any token failure) back off exponentially, per address and per
     # userID: after this many, each further failure blocks the key for
     # base * 2**(n - free) s (at most max); blocked attempts get 1009015 undecrypted.
