@@ -40,6 +40,7 @@ from zego_py.token import TokenClaims, TokenError
 from .addresses import address_key, is_loopback
 from .auth import check_login, reconnect_token
 from .config import ServerConfig
+from .deadlines import DeadlineWaker
 from .http_routes import make_http_route
 from .logsafe import LogBudget, clip
 from .relay import NegotiationError, Relay
@@ -49,6 +50,7 @@ from .throttle import FailureThrottle
 __all__ = ["RoomServer", "serve_rooms"]
 
 log = logging.getLogger("mock_server")
+_THROTTLED = "too many failed logins, retry later"
 
 
 def _utf8_size(text: str) -> int:
@@ -70,6 +72,7 @@ class Connection:
         self.rate = config.requests_per_s
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
+        self.request_arrived = self.refilled_at  # of the request in hand (one at a time)
         host = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.address = address_key(host)  # what the per-address caps and throttle count
         self.peer = f"{host}:{ws.remote_address[1]}" if ws.remote_address else "?"
@@ -155,6 +158,7 @@ class RoomServer:
             free_failures=cfg.login_free_failures, base_s=cfg.login_backoff_base_s,
             max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
             max_keys=cfg.login_throttle_max_keys)
+        self._waker = DeadlineWaker()  # failed logins' reply floor (_checked_token)
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -264,6 +268,7 @@ class RoomServer:
 
     async def _on_frame(self, conn: Connection, frame: str | bytes) -> None:
         # Every frame costs budget, parseable or not; over budget a bad frame gets nothing.
+        conn.request_arrived = time.monotonic()
         allowed = conn.take_token()
         try:
             request = decode_from_client(frame)
@@ -389,7 +394,7 @@ class RoomServer:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
         room_id = validation.check_room_id(b["roomID"])
         user = validation.check_user(b["user"])
-        claims = self._checked_token(conn, b["token"], room_id, user["userID"])
+        claims = await self._checked_token(conn, b["token"], room_id, user["userID"])
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
@@ -416,38 +421,61 @@ class RoomServer:
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
         # a renewal passes the same checks (and throttle) as a login: same room, same user
-        claims = self._checked_token(conn, req.body["token"], session.room_id,
-                                     session.user["userID"])
+        claims = await self._checked_token(conn, req.body["token"], session.room_id,
+                                           session.user["userID"])
         data = self.registry.renew_token(conn.key, req.body["roomID"], claims)
         return {**data, "reconnectToken": self._reconnect_token(claims)}
 
-    def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
-                       ) -> TokenClaims:
-        """check_login behind the failed-login throttle (docs/tokens.md).
+    async def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
+                             ) -> TokenClaims:
+        """check_login behind the failed-login throttle, failing in constant time.
 
-        A key (the address, the userID) that failed too often gets 1009015 without its
-        token being decrypted at all; every failure is logged, without the token text.
+        A failure is answered ``failed_login_reply_floor_s`` after its request arrived:
+        bad padding, bad JSON, a wrong app ID... took different microseconds, a timing
+        oracle an attacker rotating 127.x.y.z addresses could sample without end.  The
+        wake-up is DeadlineWaker's (asyncio.sleep would keep the microseconds); the wait
+        is this socket's only (it handles its requests in order).
         """
-        keys = (f"address {conn.address}", f"userID {user_id}")
-        wait = max(self.login_throttle.blocked_for(k) for k in keys)
+        try:
+            return self._throttled_check(conn, token, room_id, user_id)
+        except ZegoError:
+            await self._waker.until(conn.request_arrived + self.config.failed_login_reply_floor_s)
+            raise
+
+    def _throttled_check(self, conn: Connection, token: str, room_id: str, user_id: str
+                         ) -> TokenClaims:
+        """check_login with the per-address and per-userID throttle (docs/tokens.md).
+
+        A blocked address gets 1009015 without its token being decrypted at all.  A
+        blocked userID still has its token checked: a valid one gets in (so failing as a
+        victim cannot lock the victim out), a failure gets 1009015.  Every failure is
+        logged, without the token text.
+        """
+        by_address, by_user = f"address {conn.address}", f"userID {user_id}"
+        wait = self.login_throttle.blocked_for(by_address)
         if wait > 0:
             if self._may_log(conn):
                 log.warning("conn %d (%s): login as %s throttled for %.1f s more", conn.key,
                             conn.peer, clip(user_id), wait)
-            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, "too many failed logins, retry later")
+            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, _THROTTLED)
+        user_blocked = self.login_throttle.blocked_for(by_user) > 0
         try:
             claims = check_login(token, app_id=self.config.app_id,
                                  secret=self.config.server_secret, room_id=room_id,
                                  user_id=user_id)
         except ZegoError as exc:
-            failures = max(self.login_throttle.failed(k) for k in keys)
+            failures = max(self.login_throttle.failed(by_address),
+                           self.login_throttle.failed(by_user))
             if self._may_log(conn):
                 detail = exc.detail if isinstance(exc, TokenError) else exc.message
                 log.warning("conn %d (%s): login as %s failed (%d): %s; token of %d chars, "
-                            "failure %d", conn.key, conn.peer, clip(user_id), int(exc.code),
-                            detail, len(token), failures)
+                            "failure %d%s", conn.key, conn.peer, clip(user_id), int(exc.code),
+                            detail, len(token), failures,
+                            " (userID throttled)" if user_blocked else "")
+            if user_blocked:
+                raise ZegoError(ErrorCode.FREQUENCY_LIMITED, _THROTTLED) from None
             raise
-        self.login_throttle.succeeded(keys[1])
+        self.login_throttle.succeeded(by_user)
         return claims
 
     def _reconnect_token(self, claims: TokenClaims) -> str:
@@ -633,6 +661,7 @@ class RoomServer:
                 ticker.cancel()
                 server.close()
                 await self.relay.close()
+                self._waker.close()
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import statistics
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -21,8 +22,9 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mock_server import ServerConfig
+from mock_server.auth import check_login
 from mock_server.server import RoomServer
-from zego_py import ErrorCode, ZegoExpressEngine, generateToken04
+from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
 from zego_py.media.ice import gathering_on, new_peer_connection
 
 pytestmark = pytest.mark.timeout(60)
@@ -124,9 +126,12 @@ async def test_rapid_bad_logins_are_throttled_per_address_and_per_user() -> None
         # blocked: even a valid token from that address is not looked at
         assert (await attacker.login("someone", tok=token("someone")))["code"] \
             == ErrorCode.FREQUENCY_LIMITED
-        # the userID is blocked from every address, other users from a fresh address are not
+        # a failure as the blocked userID gets 1009015 from every address (a valid token
+        # gets in: test_a_valid_token_gets_in_while_its_user_id_is_under_attack); other
+        # users from a fresh address are not blocked
         other = await Raw.connect(url, local_addr=("127.0.0.3", 0))
-        assert (await other.login("victim"))["code"] == ErrorCode.FREQUENCY_LIMITED
+        assert (await other.login("victim", tok=token("victim")[:-8]))["code"] \
+            == ErrorCode.FREQUENCY_LIMITED
         assert (await other.login("bystander"))["code"] == 0
         # exponential: the next failure after the first penalty blocks twice as long
         first = server.login_throttle.blocked_for("address 127.0.0.2")
@@ -136,6 +141,108 @@ async def test_rapid_bad_logins_are_throttled_per_address_and_per_user() -> None
         assert 1.5 < server.login_throttle.blocked_for("address 127.0.0.2") <= 2.0
         await attacker.close()
         await other.close()
+
+
+async def test_a_valid_token_gets_in_while_its_user_id_is_under_attack() -> None:
+    """Five bad logins as "victim", from any address and with no valid token, blocked the
+    victim's own valid token (1009015), and one failure a minute kept it blocked: anyone
+    could lock any user out.  Now a blocked userID only changes what a failure is told."""
+    async with hostile_server(login_free_failures=5, login_backoff_base_s=30.0) as (server, url):
+        attacker = await Raw.connect(url, local_addr=("127.0.0.2", 0))
+        for _ in range(5):
+            await attacker.login("victim", tok=token("victim")[:-8])
+        assert server.login_throttle.blocked_for("userID victim") > 20
+        # from a fresh address every kind of failure as the victim is still 1009015
+        prober = await Raw.connect(url, local_addr=("127.0.0.4", 0))
+        expired = generateToken04(APP_ID, "victim", SECRET, 60, _now=int(time.time()) - 120)
+        for tok in [token("victim")[:-8], token("mallory"), expired]:
+            assert (await prober.login("victim", tok=tok))["code"] == ErrorCode.FREQUENCY_LIMITED
+        # ... but the victim's valid token gets in, and renews while the attack goes on
+        victim = await Raw.connect(url, local_addr=("127.0.0.3", 0))
+        assert (await victim.login("victim"))["code"] == 0  # (which clears the record)
+        second = await Raw.connect(url, local_addr=("127.0.0.5", 0))
+        for _ in range(5):
+            await second.login("victim", tok=token("victim")[:-8])
+        assert server.login_throttle.blocked_for("userID victim") > 20
+        renewal = await victim.request("renewToken", roomID="room1", token=token("victim"))
+        assert renewal["code"] == 0, renewal
+        # the per-address throttle is unchanged: a blocked address gets nothing checked
+        assert (await attacker.login("victim"))["code"] == ErrorCode.FREQUENCY_LIMITED
+        for raw in (attacker, prober, second, victim):
+            await raw.close()
+
+
+def _median_check_seconds(tok: str) -> float:
+    """How long the server's own check takes to fail ``tok``, in this process."""
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        with pytest.raises(ZegoError):
+            check_login(tok, app_id=APP_ID, secret=SECRET, room_id="r", user_id="u")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def _reply_seconds(raw: Raw, kind: str, **body: Any) -> tuple[float, int]:
+    started = time.perf_counter()
+    reply = await raw.request(kind, **body)
+    return time.perf_counter() - started, reply["code"]
+
+
+def _same_length_failures(size: int = 40_000) -> dict[str, str]:
+    """CBC tokens of one length that fail at different depths: bad padding, plaintext
+    that is not JSON, and JSON objects (no app_id) whose arrays of n zeros take ~n/30 us
+    to parse; the secret is only to build them, for a difference a forger cannot make."""
+    def json_with(n: int) -> bytes:
+        head = b'{"a":[' + b"0," * n + b'0],"b":"'
+        return head + b"x" * (size - len(head) - 2) + b'"}'
+    kinds = {"padding": _cbc_token(b"x" * (size + 15) + b"\x00", pad=False),  # unpadded
+             "json": _cbc_token(b"not json" + b"x" * (size - 8), pad=True)}
+    kinds.update({f"{n} zeros": _cbc_token(json_with(n), pad=True)
+                  for n in (4000, 8000, 12_000, 16_000)})
+    assert len(set(map(len, kinds.values()))) == 1
+    return kinds
+
+
+async def test_failed_logins_take_the_same_time_whatever_failed() -> None:
+    """Bad padding and bad JSON got the same reply, ~18 us apart: a timing oracle that a
+    local attacker rotating 127.x.y.z addresses could sample past the per-address
+    throttle.  Failures are now answered a fixed floor after arrival; successes are not
+    held back.  Tokens that fail up to ~0.5 ms apart show the floor hides more than
+    microseconds: an asyncio.sleep to the floor wakes a whole number of milliseconds
+    after the loop went idle, so it kept each difference (modulo 1 ms)."""
+    floor = 0.005
+    kinds = _same_length_failures()
+    gap = _median_check_seconds(kinds["16000 zeros"]) - _median_check_seconds(kinds["padding"])
+    assert gap > 0.0003, gap  # so there is a difference to hide
+    async with hostile_server(login_free_failures=10_000, failed_login_reply_floor_s=floor,
+                              request_burst=1000, requests_per_s=1000) as (_, url):
+        # no permessage-deflate: deflating 53 KB costs this process (the server's too)
+        # a millisecond of noise per frame
+        prober = await Raw.connect(url, compression=None)
+        member = await Raw.connect(url)
+        assert (await member.login("alice"))["code"] == 0
+        seconds: dict[str, list[float]] = {kind: [] for kind in [*kinds, "renewal",
+                                                                 "bad renewal"]}
+        for i in range(40):  # interleaved, so machine noise hits every kind alike
+            for kind, tok in kinds.items():
+                took, code = await _reply_seconds(prober, "login", roomID="room1", token=tok,
+                                                  user={"userID": f"u{i}"})
+                assert code == ErrorCode.TOKEN_ERROR
+                seconds[kind].append(took)
+            renewal = ("renewal", token("alice")) if i % 2 else ("bad renewal", "04AAAA")
+            took, code = await _reply_seconds(member, "renewToken", roomID="room1",
+                                              token=renewal[1])
+            assert code == (0 if i % 2 else ErrorCode.TOKEN_ERROR)
+            seconds[renewal[0]].append(took)
+        median = {kind: round(statistics.median(values) * 1000, 3)  # ms
+                  for kind, values in seconds.items()}
+        for raw in (prober, member):
+            await raw.close()
+    failures = [median[kind] for kind in kinds]
+    assert min(*failures, median["bad renewal"]) >= floor * 1000, median
+    assert max(failures) - min(failures) < 0.15, median
+    assert median["renewal"] < floor * 1000, median  # a success is not held back
 
 
 async def test_throttle_table_stays_bounded_under_invented_user_ids() -> None:

@@ -258,10 +258,6 @@ class TokenClaims:
         """True for privilege tokens (non-empty payload), False for basic tokens."""
         return self.payload_raw != ""
 
-    def is_expired(self, now: float | None = None) -> bool:
-        """ZEGO treats a token as expired once ``expire <= now``."""
-        return self.expire <= (time.time() if now is None else now)
-
 
 class TokenError(ZegoError):
     """Any unusable token: one code and one message on the wire, ``detail`` for logs."""
