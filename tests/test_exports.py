@@ -17,13 +17,16 @@ sendCustomCommand setRoomExtraInfo createStream destroyStream startPublishingStr
 stopPublishingStream setStreamExtraInfo mutePublishStreamAudio muteMicrophone
 isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
-useAudioOutputDevice setSoundLevelDelegate
+useAudioOutputDevice setSoundLevelDelegate mutePublishStreamVideo mutePlayStreamVideo
+muteAllPlayVideoStreams setVideoConfig useVideoDevice
 """.split()
 
 PROMISE_METHODS = """
 loginRoom sendBroadcastMessage sendBarrageMessage sendCustomCommand setRoomExtraInfo
 createStream setStreamExtraInfo startPlayingStream mutePlayStreamAudio
-muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
+muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams setVideoConfig
+useVideoDevice enumDevices
+getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice checkSystemRequirements
 """.split()
 

@@ -37,7 +37,7 @@ async def _levels(impairment: Impairment | None) -> dict[str, Any]:
         pcm = await collect(remote, 50)
         assert tones_present(pcm, [440.0, 880.0]) == {440.0}  # audio flows either way
         await asyncio.sleep(6.5)  # the first interval only starts the meters
-        loss = bob._media._players["s1"].meter.loss_rate
+        loss = bob._media._players["s1"].meter.audio.loss_rate
         return {"alice": list(a["networkQuality"]), "bob": list(b["networkQuality"]),
                 "bob_loss": loss, "stamps": stamps}
 
@@ -77,11 +77,11 @@ async def test_high_loss_towards_the_listener_worsens_its_down_quality_only() ->
 def test_levels_take_the_worse_of_loss_and_round_trip() -> None:
     meter = QualityMeter()
     assert network_level(meter, 20.0) == UNKNOWN  # no interval yet
-    meter.loss_rate, meter.interval_packets = 0.5, 150
+    meter.audio.loss_rate, meter.audio.interval_packets = 0.5, 150
     assert [network_level(meter, rtt) for rtt in (None, 50, 150, 300, 600, 900)] == [
         0, 0, 1, 2, 3, 4]
-    meter.loss_rate = 10.0
+    meter.audio.loss_rate = 10.0
     assert network_level(meter, 50) == 3  # the loss decides
-    meter.interval_packets = 0
+    meter.audio.interval_packets = 0
     assert network_level(meter, 50) == 4  # nothing came: die
     assert worst_level([UNKNOWN, 1, 0]) == 1 and worst_level([UNKNOWN]) == UNKNOWN

@@ -39,6 +39,7 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
+    "remoteCameraStatusUpdate",  # (streamID, status)
     "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
     "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
     "deviceError",  # (errorCode, deviceName): the device in use went away

@@ -31,6 +31,7 @@ from ..errors import ErrorCode, ZegoError
 from . import pulse
 from .mixer import Mixer
 from .pcm import int16_to_frame
+from .video_sources import list_cameras
 
 __all__ = [
     "DEFAULT_DEVICE_ID",
@@ -111,7 +112,7 @@ def _default_index(kind: str) -> int | None:
 
 
 def list_devices() -> dict[str, list[dict[str, str]]]:
-    """ZEGO's ``enumDevices`` shape: microphones, speakers, cameras (always empty).
+    """ZEGO's ``enumDevices`` shape: microphones, speakers, cameras (V4L2 ``/dev/video*``).
 
     A ``"default"`` entry comes first in a list when PortAudio reports a default device;
     PulseAudio's sources and sinks follow PortAudio's devices when a server answers.
@@ -119,7 +120,8 @@ def list_devices() -> dict[str, list[dict[str, str]]]:
     devices = _query_devices()
     pulse_devices = (pulse.list_devices() if portaudio_available()
                      else {"Input": [], "Output": []})
-    result: dict[str, list[dict[str, str]]] = {"microphones": [], "speakers": [], "cameras": []}
+    result: dict[str, list[dict[str, str]]] = {"microphones": [], "speakers": [],
+                                               "cameras": list_cameras()}
     for key, kind, channels in (
         ("microphones", "input", "max_input_channels"),
         ("speakers", "output", "max_output_channels"),
@@ -163,8 +165,8 @@ def check_system_requirements() -> dict[str, Any]:
         "microphone": microphone,
         "speaker": speaker,
         "portAudio": has_pa,
-        "videoCodec": {"H264": False, "VP8": False, "H265": False},
-        "camera": False,
+        "videoCodec": {"H264": True, "VP8": True, "H265": False},  # aiortc's encoders
+        "camera": bool(devices["cameras"]),
         "screenSharing": False,
         "result": has_pa and microphone and speaker,
         "errInfo": err_info,

@@ -20,6 +20,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
+from .recording import CONTAINER_SUFFIXES, ContainerRecorder
+from .remote_video import RemoteVideo, cancel_and_wait, put_newest
 
 __all__ = ["ZegoRemoteStream"]
 
@@ -37,10 +39,12 @@ class ZegoRemoteStream:
         self.mixer_input: Any = None  # a mixer.MixerInput when played to the speaker
         self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
         self._recorder: wave.Wave_write | None = None
+        self._av_recorder: ContainerRecorder | None = None  # .webm/.mkv/.mp4 recordings
         self._task: asyncio.Task[None] | None = None
         self._track: MediaStreamTrack | None = None
         self._ended = asyncio.Event()
         self.first_audio_at: float | None = None
+        self.video = RemoteVideo(stream_id)
 
     # ------------------------------------------------------------------ public
     async def audioFrames(self) -> AsyncIterator[np.ndarray]:  # noqa: N802
@@ -60,9 +64,24 @@ class ZegoRemoteStream:
             with contextlib.suppress(ValueError):
                 self._iterators.remove(queue)
 
+    def videoFrames(self, avFrames: bool = False  # noqa: N802, N803
+                    ) -> AsyncIterator[np.ndarray | Any]:
+        """Every decoded video frame as a numpy ``(h, w, 3)`` uint8 RGB array (or the
+        ``av.VideoFrame`` with ``avFrames=True``), newest kept when the consumer lags.
+
+        Ends when the stream stops playing; nothing comes while ``mutePlayStreamVideo``.
+        """
+        return self.video.frames(avFrames)
+
     def startRecording(self, path: str) -> None:  # noqa: N802
-        """Record what arrives (mono, 48 kHz, 16-bit WAV) until stopRecording or the end."""
+        """Record what arrives until stopRecording or the end: a ``.wav`` path gets the
+        audio (mono, 48 kHz, 16-bit); ``.webm``/``.mkv`` (Opus + VP8) and ``.mp4``
+        (AAC + H.264) get audio and video in one file."""
         self.stopRecording()
+        if path.lower().endswith(CONTAINER_SUFFIXES):
+            self._av_recorder = ContainerRecorder(path, expect_video=self.video.track is not None)
+            self.video.recorder = self._av_recorder
+            return
         recorder = wave.open(path, "wb")
         recorder.setnchannels(1)
         recorder.setsampwidth(2)
@@ -73,6 +92,10 @@ class ZegoRemoteStream:
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
+        if self._av_recorder is not None:
+            self.video.recorder = None
+            self._av_recorder.close()
+            self._av_recorder = None
 
     @property
     def volume(self) -> int:
@@ -106,10 +129,10 @@ class ZegoRemoteStream:
                     self.mixer_input.push(pcm)
                 if self._recorder is not None:
                     self._recorder.writeframes(pcm.tobytes())
+                if self._av_recorder is not None:
+                    self._av_recorder.audio(pcm)
                 for queue in self._iterators:
-                    if queue.full():
-                        queue.get_nowait()
-                    queue.put_nowait(pcm)
+                    put_newest(queue, pcm)
         except MediaStreamError:
             return  # the track ended; stop() or a reconnect's new track decides what next
         except Exception:
@@ -124,17 +147,13 @@ class ZegoRemoteStream:
         self.level = 0.0
         self.stopRecording()
         for queue in self._iterators:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(None)
+            put_newest(queue, None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._finish()
+        await self.video.stop()
 
     def __repr__(self) -> str:
         return f"<ZegoRemoteStream {self.streamID}>"

@@ -68,8 +68,8 @@ class VolumeWatch:
     def check(self, now: float, publishers: Iterable[Publisher],
               players: Iterable[Player]) -> None:
         live: list[tuple[object, Any, bool, tuple[int, int], float]] = [
-            (p, p.local, p.state == PublisherState.PUBLISHING and not p.local.muted,
-             CAPTURE, p.local.level) for p in publishers]
+            (p, p.local, p.state == PublisherState.PUBLISHING and p.local.source is not None
+             and not p.local.muted, CAPTURE, p.local.level) for p in publishers]
         live += [(p, p.remote, p.state == PlayerState.PLAYING and p.remote.frames_received > 0,
                   RECEIVE, p.remote.level) for p in players]
         self._trackers = {stream: self._trackers.get(stream) or SilenceTracker(codes)
