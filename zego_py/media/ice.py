@@ -76,17 +76,19 @@ def new_peer_connection(ice_servers: Sequence[dict[str, object]] | None = None,
 
 
 def selected_candidate_types(pc: RTCPeerConnection) -> list[tuple[str, str]]:
-    """(local, remote) candidate types of each transport's nominated ICE pair, e.g.
-    ("relay", "host") when media goes through a TURN server.
+    """(local, remote) candidate types of each transport's nominated ICE pair (one
+    transport per peer here: BUNDLE), e.g. ("relay", "host") through a TURN server.
 
     aiortc's getStats() has no candidate-pair report, so this reads aioice's
     ``Connection._nominated`` through the transports (docs/aiortc-internals.md).
     """
     types: list[tuple[str, str]] = []
+    seen: set[int] = set()  # bundled transceivers (audio and video) share one transport
     for transceiver in pc.getTransceivers():
         dtls = transceiver.sender.transport or transceiver.receiver.transport
-        if dtls is None:
+        if dtls is None or id(dtls) in seen:
             continue
+        seen.add(id(dtls))
         connection = dtls.transport.iceGatherer._connection
         for pair in connection._nominated.values():
             types.append((pair.local_candidate.type, pair.remote_candidate.type))
