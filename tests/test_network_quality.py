@@ -85,3 +85,11 @@ def test_levels_take_the_worse_of_loss_and_round_trip() -> None:
     meter.audio.interval_packets = 0
     assert network_level(meter, 50) == 4  # nothing came: die
     assert worst_level([UNKNOWN, 1, 0]) == 1 and worst_level([UNKNOWN]) == UNKNOWN
+
+
+def test_a_video_only_stream_is_graded_by_its_video() -> None:
+    meter = QualityMeter()
+    meter.audio.loss_rate, meter.audio.interval_packets = 0.0, 0  # no audio at all
+    meter.video.loss_rate, meter.video.interval_packets = 5.0, 300
+    meter.video.last_packets = 900
+    assert network_level(meter, None) == 2  # not "die" for the missing audio

@@ -36,13 +36,17 @@ def _quality_grade(loss_rate: float, rtt_ms: float | None = None) -> int:
 
 
 def network_level(meter: QualityMeter, rtt_ms: float | None) -> int:
-    """networkQuality's level for one stream's last audio interval: UNKNOWN before there
-    is one, DIE when not a packet came (or was sent) in it."""
-    if meter.audio.loss_rate is None:
+    """networkQuality's level for one stream's last interval, the worse of its audio and
+    video RTP streams (those that ever carried a packet): UNKNOWN before there is an
+    interval, DIE when not a packet came (or was sent) in it."""
+    measured = [r for r in (meter.audio, meter.video) if r.loss_rate is not None]
+    if not measured:
         return UNKNOWN
-    if meter.audio.interval_packets == 0:
+    carrying = [r for r in measured if r.last_packets > 0] or measured
+    if all(r.interval_packets == 0 for r in carrying):
         return DIE
-    return _quality_grade(meter.audio.loss_rate, rtt_ms)
+    return max(_quality_grade(r.loss_rate or 0.0, rtt_ms) for r in carrying
+               if r.interval_packets > 0)
 
 
 def worst_level(levels: list[int]) -> int:
