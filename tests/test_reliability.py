@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from conftest import LOOPBACK, Harness, Recorder, fast_config, make_token, wait_until
@@ -15,6 +16,7 @@ from mock_server import DEV_APP_ID
 from mock_server.server import RoomServer
 from zego_py import ErrorCode, ZegoExpressEngine
 from zego_py.backoff import retry_delays
+from zego_py.protocol import Push, encode_push
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -292,3 +294,39 @@ async def test_connections_per_address_are_capped() -> None:
         assert refused.close_code == 1013
         for ws in kept:
             await ws.close()
+
+
+class _PushRightAfterLogin(RoomServer):
+    """The real server, plus one userUpdate ADD sent right behind a login reply, as a user
+    logging in at that instant produces (a race a node kill makes common in a cluster):
+    the push reaches the client before the coroutine awaiting the reply resumes."""
+
+    async def _login(self, conn: Any, req: Any) -> dict[str, Any]:
+        data = await super()._login(conn, req)
+        push = Push("userUpdate", {"roomID": req.body["roomID"], "updateType": "ADD",
+                                   "userList": [{"userID": "carol", "userName": "carol"}]})
+        asyncio.get_running_loop().call_soon(conn.send, encode_push(push))
+        return data
+
+
+async def test_a_push_right_behind_the_relogin_reply_is_not_undone(unused_tcp_port: int) -> None:
+    url = f"ws://127.0.0.1:{unused_tcp_port}/ws"
+    alice = ZegoExpressEngine(DEV_APP_ID, url, options=dict(FAST_LINK))
+    rec = Recorder()
+    rec.attach(alice, "roomUserUpdate", "roomStateChanged")
+    try:
+        async with RoomServer(fast_config()).running("127.0.0.1", unused_tcp_port):
+            await alice.loginRoom("room1", make_token("alice"), {"userID": "alice"},
+                                  {"userUpdate": True})
+        await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTING", what="lost")
+        async with _PushRightAfterLogin(fast_config()).running("127.0.0.1", unused_tcp_port):
+            await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTED",
+                             timeout=15, what="back")
+            await wait_until(lambda: rec["roomUserUpdate"], timeout=5, what="carol's ADD")
+            await asyncio.sleep(0.2)
+        # carol was announced once, as ADD, and the engine's roster keeps her
+        assert [(e[1], [u["userID"] for u in e[2]]) for e in rec["roomUserUpdate"]] == [
+            ("ADD", ["carol"])]
+        assert "carol" in alice._rooms["room1"].users
+    finally:
+        await alice.close()

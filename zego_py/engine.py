@@ -253,10 +253,12 @@ class ZegoExpressEngine:
             if link is not None:
                 await link.close()
             raise
-        room.adopt(link)
+        early = room.adopt(link)
         room.transition("login_ok")
         self._media.on_login(room, data)
         self._joined(room, data)
+        for push in early:  # after the reply they followed on the wire
+            self._on_push(room, push)
         log.info("logged in to room %s as %s", roomID, checked_user["userID"])
         return True
 
@@ -482,12 +484,14 @@ class ZegoExpressEngine:
                 if exc.code in _FATAL_ON_RECONNECT:
                     break
                 continue
-            room.adopt(link)
+            early = room.adopt(link)
             if relogin_data is not None:
                 self._apply_relogin(room, relogin_data)
             room.transition("reconnected")
             if relogin_data is not None:
                 self._media.on_relogin(room)
+            for push in early:  # after the reply they followed on the wire
+                self._on_push(room, push)
             log.info("room %s: %s", room.room_id,
                      "logged in again" if relogin_data is not None else "session resumed")
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ class RoomLink:
     switching_to: str | None = None
     held_pushes: list[Push] = field(default_factory=list)
     link: SignalingClient = field(init=False)
+    # pushes each not-yet-adopted link received (weak: links of failed retries just go)
+    _early_pushes: weakref.WeakKeyDictionary[SignalingClient, list[Push]] = field(
+        init=False, default_factory=weakref.WeakKeyDictionary)
     _token_timer: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
@@ -62,14 +66,28 @@ class RoomLink:
             if self.link is link:
                 self.on_closed(self)
 
-        link = SignalingClient(url or self.server, lambda push: self.on_push(self, push),
-                               closed, **self.link_options)
+        early: list[Push] = []
+
+        def pushed(push: Push) -> None:
+            # A push that beats the adoption of its link (a re-login's reply not applied yet)
+            # waits, or applying the reply would undo what the push said.
+            if self.link is link:
+                self.on_push(self, push)
+            else:
+                early.append(push)
+
+        link = SignalingClient(url or self.server, pushed, closed, **self.link_options)
+        self._early_pushes[link] = early
         return link
 
-    def adopt(self, link: SignalingClient) -> None:
-        """``link`` carries this room from now on; its node is where a resume goes first."""
+    def adopt(self, link: SignalingClient) -> list[Push]:
+        """``link`` carries this room from now on; its node is where a resume goes first.
+
+        Returns the pushes it brought before this, for the caller to apply after the
+        login reply it is adopting."""
         self.link = link
         self.server = link.url
+        return self._early_pushes.pop(link, [])
 
     def remember_login(self, data: dict[str, Any]) -> None:
         """Keep what a later resume or re-login needs from a login reply."""
