@@ -46,6 +46,9 @@ EventName = Literal[
     "deviceError",  # (errorCode, deviceName): the device in use went away
     "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
     "exceptionUpdate",  # (stream, {code, message}): e.g. 1002 captureVolumeToLow, 2002 normal
+    # ZEGO names that are never emitted here (docs/api.md says why); listening is allowed
+    "playerRecvSEI",  # (streamID, data): never, the relay carries no SEI
+    "screenSharingEnded",  # (stream): never, screen capture is not supported
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
