@@ -39,7 +39,7 @@ useFrontCamera updatePublishingStream replaceTrack addTrack removeTrack
 """.split()
 
 # ZEGO's event names that zego_py never emits (docs/api.md says why); on() accepts them
-NEVER_EMITTED = {"playerRecvSEI", "screenSharingEnded"}
+NEVER_EMITTED = {"playerRecvSEI", "screenSharingEnded", "hallStateUpdate"}
 
 REFERENCE = Path(__file__).parents[1] / "docs" / "api.md"
 

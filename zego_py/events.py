@@ -49,6 +49,7 @@ EventName = Literal[
     # ZEGO names that are never emitted here (docs/api.md says why); listening is allowed
     "playerRecvSEI",  # (streamID, data): never, the relay carries no SEI
     "screenSharingEnded",  # (stream): never, screen capture is not supported
+    "hallStateUpdate",  # never: no lobby connection apart from the rooms' (roomStateUpdate)
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
