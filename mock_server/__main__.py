@@ -5,6 +5,8 @@
 
 Without --app-id/--server-secret it uses the development credentials and says so: anyone
 who has this source can sign tokens for them.  --port 0 picks a free port.
+
+A cluster (docs/cluster.md): --redis URL --node-id NAME runs one node; --workers N runs N.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import logging
 import signal
 
+from .cluster import cli as cluster_cli
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
 from .server import RoomServer
 
@@ -34,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a web origin (scheme://host:port) whose pages may open the "
                              "socket, besides the server's own page (repeatable)")
     parser.add_argument("--max-users-per-room", type=int, default=None)
+    parser.add_argument("--max-peers-per-address", type=int, default=None,
+                        help="peer connections one client address may hold (default 64); "
+                             "a load generator on one address needs more")
     parser.add_argument("--log-level", default="INFO")
+    cluster_cli.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -51,6 +58,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         overrides["allowed_origins"] = tuple(args.allow_origin)
     if args.max_users_per_room:
         overrides["max_users_per_room"] = args.max_users_per_room
+    if args.max_peers_per_address:
+        overrides["max_peers_per_address"] = args.max_peers_per_address
     return ServerConfig(
         app_id=DEV_APP_ID if dev else args.app_id,
         server_secret=DEV_SERVER_SECRET if dev else args.server_secret,
@@ -66,7 +75,9 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with RoomServer(config).running(args.host, args.port) as url:
+    server = RoomServer(config)
+    async with (server.running(args.host, args.port) as bound,
+                cluster_cli.membership(server, bound, args) as url):
         if config.dev_mode:
             print(f"dev credentials: app ID {config.app_id}, "
                   f"server secret {config.server_secret}")
@@ -81,6 +92,11 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    if args.workers:
+        from .cluster.workers import run_workers
+
+        run_workers(args)
+        return
     asyncio.run(serve(args))
 
 

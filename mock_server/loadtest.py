@@ -2,10 +2,15 @@
 
     python -m mock_server.loadtest --spawn --rooms 2 --users 4 --speakers 2 --duration 10
     python -m mock_server.loadtest --url ws://127.0.0.1:9000/ws --server-pid 1234 ...
+    python -m mock_server.loadtest --spawn-cluster 2 --lean --rooms 8 --users 16 ...
 
 Every user is a ZegoExpressEngine.  The first S users of each room publish a ToneSource
 (a distinct frequency per speaker); every user plays every other speaker of its room
-(``{"speaker": False}``) and counts decoded frames.  Users are spread round-robin over
+(``{"speaker": False}``) and counts decoded frames, or with ``--lean`` plays through a
+``LeanPlayer`` (mock_server/lean_listener.py: a real peer that counts RTP packets and
+sequence gaps without decoding).  ``--spawn-cluster N`` measures ``python -m mock_server
+--workers N``: room r enters through node r mod N, and ``--cross-node`` makes room r's
+users play room r+1's speakers instead (a pulled copy).  Users are spread round-robin over
 ``--workers`` processes so the load generator is not limited by one GIL.  After every
 stream has played its first frame, and ``--warmup`` more seconds, the steady window of
 ``--duration`` seconds is measured.  docs/loadtest.md explains each printed figure.
@@ -29,16 +34,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 from urllib.parse import urlparse
 
-from zego_py import ToneSource, ZegoExpressEngine, generateToken04, makePrivilegePayload
+from zego_py import (
+    ErrorCode,
+    ToneSource,
+    ZegoError,
+    ZegoExpressEngine,
+    generateToken04,
+    makePrivilegePayload,
+)
 
 from .addresses import is_loopback
 from .config import DEV_APP_ID, DEV_SERVER_SECRET
+from .lean_listener import LeanPlayer
 
 FPS = 50  # 20 ms Opus frames
 MAX_USERS = 250  # the server accepts 256 connections per address; one per user
@@ -54,18 +68,24 @@ class UserSpec:
     stream_id: str | None  # set for speakers
     freq: float
     expect: tuple[str, ...]  # the streams this user plays
+    entry: int = 0  # the room's index: its users enter through node entry mod N
+    cross: bool = False  # plays another room's streams (started once they exist)
 
 
-def plan_users(rooms: int, users: int, speakers: int) -> list[UserSpec]:
+def plan_users(rooms: int, users: int, speakers: int, cross: bool = False) -> list[UserSpec]:
+    """Room r's users play their room's other speakers, or with ``cross`` every speaker
+    of room r+1 (hosted on the next node when rooms alternate over nodes)."""
     plan = []
     for r in range(rooms):
         streams = [f"lt-r{r}-s{s}" for s in range(speakers)]
+        nxt = [f"lt-r{(r + 1) % rooms}-s{s}" for s in range(speakers)]
         for u in range(users):
             own = streams[u] if u < speakers else None
             plan.append(UserSpec(
                 room=f"lt-room-{r}", user_id=f"lt-r{r}-u{u}", stream_id=own,
                 freq=200.0 + 40.0 * (r * speakers + u) if own else 0.0,
-                expect=tuple(s for s in streams if s != own)))
+                expect=tuple(nxt) if cross else tuple(s for s in streams if s != own),
+                entry=r, cross=cross))
     return plan
 
 
@@ -104,9 +124,13 @@ class _LogCounter(logging.Handler):
 
 
 class _User:
-    def __init__(self, spec: UserSpec, url: str, options: dict[str, Any], app_id: int) -> None:
+    def __init__(self, spec: UserSpec, urls: list[str], options: dict[str, Any], app_id: int,
+                 lean: bool = False) -> None:
         self.spec = spec
-        self.engine = ZegoExpressEngine(app_id, url, options=dict(options))
+        first = spec.entry % len(urls)
+        self.engine = ZegoExpressEngine(app_id, urls[first:] + urls[:first],
+                                        options=dict(options))
+        self.lean = lean
         self.join_s: float | None = None
         self.tone: _CountingTone | None = None
         self.remotes: dict[str, Any] = {}
@@ -121,15 +145,18 @@ class _User:
 
     def _on_streams(self, room_id: str, update: str, streams: list[dict[str, Any]],
                     extended: str) -> None:
-        if update != "ADD":
+        if update != "ADD" or self.spec.cross:
             return
         for stream in streams:
             sid = stream["streamID"]
             if sid in self.spec.expect and sid not in self.remotes:
-                self.remotes[sid] = None
-                task = asyncio.ensure_future(self._play(sid))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self.start_play(sid)
+
+    def start_play(self, sid: str) -> None:
+        self.remotes[sid] = None
+        task = asyncio.ensure_future(self._play(sid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_quality(self, stream_id: str, stats: dict[str, Any]) -> None:
         audio = stats["audio"]
@@ -144,11 +171,26 @@ class _User:
                 f"{self.spec.user_id} {result['streamID']} -> {result['state']} "
                 f"[{result['errorCode']}] {result['extendedData']}")[:300]))
 
+    async def _start_remote(self, stream_id: str, deadline: float) -> Any:
+        """A started player; another room's stream may not exist yet: retry until it does."""
+        while True:
+            try:
+                if self.lean:
+                    room = self.engine._rooms[self.spec.room]
+                    player = LeanPlayer(room.link, stream_id, LOOPBACK["hostAddresses"])
+                    await player.start()
+                    return player
+                return await self.engine.startPlayingStream(stream_id, {"speaker": False})
+            except ZegoError as exc:
+                if exc.code != ErrorCode.PLAY_STREAM_NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
     async def _play(self, stream_id: str, timeout: float = 20.0) -> None:
         start = time.monotonic()
         try:
             remote = await asyncio.wait_for(
-                self.engine.startPlayingStream(stream_id, {"speaker": False}), timeout)
+                self._start_remote(stream_id, start + timeout), timeout)
             self.remotes[stream_id] = remote
             while remote.first_audio_at is None and time.monotonic() < start + timeout:
                 await asyncio.sleep(0.01)
@@ -174,6 +216,9 @@ class _User:
                 local = await self.engine.createStream({"custom": {"source": self.tone}})
                 self.engine.startPublishingStream(s.stream_id, local)
                 await asyncio.wait_for(published.wait(), timeout)
+            if s.cross:
+                for sid in s.expect:
+                    self.start_play(sid)
         except Exception as exc:  # noqa: BLE001
             self.errors.append(f"{s.user_id} join/publish: {exc!r}"[:300])
 
@@ -181,9 +226,16 @@ class _User:
         return {sid: (r.frames_received if r is not None else 0)
                 for sid, r in self.remotes.items()}
 
+    def rtp_lost(self) -> int:
+        """Sequence gaps seen by lean players (decoding players report playQualityUpdate)."""
+        return sum(r.lost for r in self.remotes.values() if isinstance(r, LeanPlayer))
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for remote in self.remotes.values():
+            if isinstance(remote, LeanPlayer):
+                await remote.stop()
         await self.engine.close()
 
 
@@ -196,7 +248,7 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
     counter = _LogCounter()
     for name in ("zego_py", "aiortc", "aioice", "asyncio"):
         logging.getLogger(name).addHandler(counter)
-    users = [_User(s, cfg["url"], cfg["options"], cfg["app_id"]) for s in specs]
+    users = [_User(s, cfg["urls"], cfg["options"], cfg["app_id"], cfg["lean"]) for s in specs]
     deadline = time.monotonic() + cfg["setup_timeout"]
     gate = asyncio.Semaphore(8)  # logins in flight per worker
 
@@ -223,6 +275,7 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
     _, t_start, t_end = conn.recv()
     await asyncio.sleep(max(0.0, t_start - time.monotonic()))
     t1, before = time.monotonic(), [u.snapshot() for u in users]
+    lean_lost1 = sum(u.rtp_lost() for u in users)
     sent1 = sum(u.tone.sent for u in users if u.tone is not None)
     lags: list[float] = []
     while time.monotonic() < t_end:  # event-loop lag: how late a 20 ms sleep wakes up
@@ -230,6 +283,7 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
         await asyncio.sleep(0.02)
         lags.append(time.monotonic() - tick - 0.02)
     t2, after = time.monotonic(), [u.snapshot() for u in users]
+    lean_lost = sum(u.rtp_lost() for u in users) - lean_lost1
     sent2 = sum(u.tone.sent for u in users if u.tone is not None)
     span = t2 - t1
     ratios, received = [], 0
@@ -241,6 +295,7 @@ async def _worker(conn: Connection, specs: list[UserSpec], cfg: dict[str, Any]) 
     rates = [rate for u in users for ev in u.quality.values()
              for when, rate, _ in ev if t1 <= when <= t2]
     lost = sum(_lost_at(ev, t2) - _lost_at(ev, t1) for u in users for ev in u.quality.values())
+    lost += lean_lost
     stops = [what for u in users for when, what in u.interruptions if when <= t2]
     conn.send(("result", {
         "span": span, "received": received, "expected_streams": expected,
@@ -291,24 +346,80 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def start_server(log_file: Any, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m mock_server --port 0`` as a child; returns it and its ws:// URL."""
+def _spawn_mock_server(options: list[str], log_file: Any, started: Callable[[bytes], bool],
+                       timeout: float, what: str) -> tuple[subprocess.Popen[bytes], bytes]:
+    """``python -m mock_server OPTIONS`` as a child; returns it and its output so far,
+    once ``started(output)`` (bounded by ``timeout``)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=log_file, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "mock_server", *options],
+                            stdout=subprocess.PIPE, stderr=log_file, env=env)
     assert proc.stdout is not None
     out, deadline = b"", time.monotonic() + timeout
-    while (m := re.search(rb"room server on (ws://\S+)\s", out)) is None:
+    while not started(out):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or proc.poll() is not None:
             stop_process(proc)
-            raise SystemExit(f"the room server did not start: {out.decode(errors='replace')}")
+            raise SystemExit(f"{what} did not start: {out.decode(errors='replace')}")
         if select.select([proc.stdout], [], [], remaining)[0]:
             out += os.read(proc.stdout.fileno(), 4096)
-    return proc, m.group(1).decode()
+    return proc, out
+
+
+# Every load-test peer comes from 127.0.0.1: lift the per-address peer cap (64) that
+# guards a real server against one hostile address.
+_ONE_ADDRESS = ["--log-level", "WARNING", "--max-peers-per-address", "100000"]
+_URL = rb"room server on (ws://\S+)\s"
+
+
+def start_server(log_file: Any, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m mock_server --port 0`` as a child; returns it and its ws:// URL."""
+    proc, out = _spawn_mock_server(["--port", "0", *_ONE_ADDRESS], log_file,
+                                   lambda out: re.search(_URL, out) is not None, timeout,
+                                   "the room server")
+    return proc, re.findall(_URL, out)[0].decode()
+
+
+@dataclass
+class Spawned:
+    """What --spawn / --spawn-cluster started: the process to stop, and what to measure."""
+
+    proc: subprocess.Popen[bytes]
+    urls: list[str]
+    pids: list[int]
+    redis_url: str | None = None
+
+
+def start_cluster(nodes: int, log_file: Any, timeout: float = 30.0) -> Spawned:
+    """``python -m mock_server --workers N --port 0`` (and its local redis-server)."""
+    proc, out = _spawn_mock_server(
+        ["--workers", str(nodes), "--port", "0", *_ONE_ADDRESS], log_file,
+        lambda out: len(re.findall(_URL, out)) >= nodes, timeout, "the cluster")
+    by_port = {int(port): int(pid) for pid, port in re.findall(rb"pid (\d+) port (\d+)", out)}
+    ordered = sorted(u.decode() for u in re.findall(_URL, out))
+    redis_url = re.search(rb"redis-server on (redis://\S+)", out)
+    return Spawned(proc, ordered, [by_port[urlparse(u).port or 0] for u in ordered],
+                   redis_url.group(1).decode() if redis_url else None)
+
+
+def redis_calls(redis_url: str | None) -> dict[str, int]:
+    """Commands Redis has run so far, by name (INFO commandstats), INFO itself aside."""
+    if redis_url is None:
+        return {}
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+            if k != "cmdstat_info"}
+
+
+def _ops(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
 
 
 def stop_process(proc: subprocess.Popen[bytes] | BaseProcess, timeout: float = 10.0) -> None:
@@ -339,12 +450,15 @@ def _receive(conn: Connection, what: str, timeout: float) -> Any:
     return body
 
 
-def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
-    plan = plan_users(args.rooms, args.users, args.speakers)
-    host = urlparse(url).hostname or ""
+def run(args: argparse.Namespace, urls: list[str], server_pids: list[int],
+        redis_url: str | None = None) -> int:
+    plan = plan_users(args.rooms, args.users, args.speakers, args.cross_node)
+    host = urlparse(urls[0]).hostname or ""
     options = LOOPBACK if is_loopback(host) else {"iceServers": []}
-    cfg = {"url": url, "options": options, "app_id": args.app_id, "secret": args.server_secret,
-           "setup_timeout": args.setup_timeout}
+    cfg = {"urls": urls, "options": options, "app_id": args.app_id,
+           "secret": args.server_secret, "setup_timeout": args.setup_timeout,
+           "lean": args.lean}
+    redis0 = redis_calls(redis_url)
     ctx = mp.get_context("spawn")
     workers: list[tuple[BaseProcess, Connection]] = []
     completed = False
@@ -358,6 +472,7 @@ def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
         setup_start = time.monotonic()
         ready = [_receive(c, "ready", args.setup_timeout + 60) for _, c in workers]
         setup_s = time.monotonic() - setup_start
+        redis_setup = _ops(redis0, redis_calls(redis_url))
         t_start = time.monotonic() + args.warmup
         t_end = t_start + args.duration
         for _, c in workers:
@@ -365,12 +480,14 @@ def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
         pids = [p.pid for p, _ in workers if p.pid is not None]
         time.sleep(max(0.0, t_start - time.monotonic()))
         wall1, m1, w1 = time.monotonic(), machine_ticks(), [cpu_seconds(p) for p in pids]
-        s1 = cpu_seconds(server_pid) if server_pid else 0.0
-        rss1 = rss_mb(server_pid) if server_pid else math.nan
+        s1 = [cpu_seconds(p) for p in server_pids]
+        rss1 = sum(rss_mb(p) for p in server_pids) if server_pids else math.nan
+        redis1 = redis_calls(redis_url)
         time.sleep(max(0.0, t_end - time.monotonic()))
         wall2, m2, w2 = time.monotonic(), machine_ticks(), [cpu_seconds(p) for p in pids]
-        s2 = cpu_seconds(server_pid) if server_pid else 0.0
-        rss2 = rss_mb(server_pid) if server_pid else math.nan
+        s2 = [cpu_seconds(p) for p in server_pids]
+        rss2 = sum(rss_mb(p) for p in server_pids) if server_pids else math.nan
+        redis_window = _ops(redis1, redis_calls(redis_url))
         results = [_receive(c, "result", 30) for _, c in workers]
         for _, c in workers:
             c.send(("close",))
@@ -380,14 +497,16 @@ def run(args: argparse.Namespace, url: str, server_pid: int | None) -> int:
             stop_process(worker, 30 if completed else 1)
     stalled = [p.name for p, _ in workers if p.exitcode != 0]
     span, cores = wall2 - wall1, os.cpu_count() or 1
-    server = {"cpu": 100 * (s2 - s1) / span if server_pid else None,
-              "rss": rss2, "rss_growth": rss2 - rss1}
-    return report(args, url, server_pid, setup_s, ready, results, server,
+    per_node = [100 * (b - a) / span for a, b in zip(s1, s2, strict=True)]
+    server = {"cpu": sum(per_node) if server_pids else None, "per_node": per_node,
+              "rss": rss2, "rss_growth": rss2 - rss1,
+              "redis": (redis_setup, redis_window, span) if redis_url else None}
+    return report(args, ", ".join(urls), server_pids, setup_s, ready, results, server,
                   [100 * (b - a) / span for a, b in zip(w1, w2, strict=True)],
                   100 * cores * (m2[0] - m1[0]) / max(1, m2[1] - m1[1]), stalled)
 
 
-def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: float,
+def report(args: argparse.Namespace, url: str, server_pids: list[int], setup_s: float,
            ready: list[dict[str, Any]], results: list[dict[str, Any]], server: dict[str, Any],
            worker_cpu: list[float], machine_busy: float, stalled: list[str]) -> int:
     joins = [t for r in ready for t in r["joins"]]
@@ -413,8 +532,11 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
     print(f"zego_py load test: {args.rooms} rooms x {args.users} users x {args.speakers} "
           f"speakers, {args.duration:g} s steady after {args.warmup:g} s warm-up, "
           f"{args.workers} workers, {time.strftime('%Y-%m-%d %H:%M')}")
-    where = f"pid {server_pid}" if server_pid else "pid unknown"
-    print(f"server           : {url} ({where}{', spawned' if args.spawn else ''})")
+    where = f"pid {', '.join(map(str, server_pids))}" if server_pids else "pid unknown"
+    spawned = ", spawned" if args.spawn or args.spawn_cluster else ""
+    print(f"server           : {url} ({where}{spawned})")
+    print(f"listeners        : {'lean (RTP counted, not decoded)' if args.lean else 'decoding'}"
+          f"{'; cross-node: room r plays room r+1' if args.cross_node else ''}")
     print(f"set-up           : {setup_s:.1f} s; {played} of {expected_streams} streams played, "
           f"{speakers} published")
     print(f"join (loginRoom) : p50 {pct(joins, .5) * ms:.0f} ms  p95 {pct(joins, .95) * ms:.0f}"
@@ -427,11 +549,23 @@ def report(args: argparse.Namespace, url: str, server_pid: int | None, setup_s: 
     print(f"loss             : RTP {sum(rates) / len(rates) if rates else 0:.2f} % mean, "
           f"{max(rates, default=0):.2f} % worst (playQualityUpdate, n={len(rates)}), "
           f"{lost} packets; frame deficit {max(0.0, 1 - ratio) * 100:.2f} %")
-    if server["cpu"] is not None:
-        print(f"server           : CPU {server['cpu']:.1f} % of one core, RSS "
-              f"{server['rss']:.1f} MB ({server['rss_growth']:+.1f} MB over the window)")
-    else:
+    if server["cpu"] is None:
         print("server           : CPU/RSS unknown (give --server-pid, or use --spawn)")
+    else:
+        nodes = (f" ({' + '.join(f'{c:.1f}' for c in server['per_node'])} over "
+                 f"{len(server['per_node'])} nodes)" if len(server["per_node"]) > 1 else "")
+        print(f"server           : CPU {server['cpu']:.1f} % of one core{nodes}, RSS "
+              f"{server['rss']:.1f} MB ({server['rss_growth']:+.1f} MB over the window)")
+        if expected_streams:
+            print(f"server per stream: {server['cpu'] / expected_streams:.3f} % of a core per "
+                  f"listening stream (all server CPU / {expected_streams} streams)")
+    if server.get("redis"):
+        setup_ops, window_ops, span = server["redis"]
+        logins = args.rooms * args.users
+        print(f"redis            : {sum(setup_ops.values()) / logins:.1f} commands per login "
+              f"during set-up (with its publish/play), "
+              f"{sum(window_ops.values()) / span / args.rooms:.2f} per second per room "
+              f"in the window ({', '.join(f'{k} {v}' for k, v in sorted(window_ops.items()))})")
     print(f"clients          : CPU {sum(worker_cpu):.1f} % of one core in {len(worker_cpu)} "
           f"workers ({', '.join(f'{c:.0f}' for c in worker_cpu)}); loop lag p99 "
           f"{lag_p99:.1f} ms, max {lag_max:.0f} ms")
@@ -465,10 +599,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m mock_server.loadtest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--url", help="a running server's ws://host:port/ws")
+    target.add_argument("--url", action="append",
+                        help="a running server's ws://host:port/ws (repeat for each node)")
     target.add_argument("--spawn", action="store_true",
                         help="start `python -m mock_server --port 0` as a child (and measure it)")
-    p.add_argument("--server-pid", type=int, help="with --url: the server's pid, for CPU/RSS")
+    target.add_argument("--spawn-cluster", type=int, default=0, metavar="N",
+                        help="start `python -m mock_server --workers N` (N nodes and a local "
+                             "redis-server) and measure every node")
+    p.add_argument("--server-pid", type=int, action="append", default=None,
+                   help="with --url: the server's pid, for CPU/RSS (repeat for each node)")
+    p.add_argument("--redis", default=None,
+                   help="with --url: the cluster's Redis, to count its commands")
+    p.add_argument("--lean", action="store_true",
+                   help="listeners count RTP packets instead of decoding (LeanPlayer)")
+    p.add_argument("--cross-node", action="store_true",
+                   help="room r's users play room r+1's speakers (rooms alternate over nodes)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --url")
     p.add_argument("--rooms", type=int, default=1)
     p.add_argument("--users", type=int, default=2, help="users per room")
@@ -487,7 +632,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         (args.rooms >= 1, "--rooms must be >= 1"),
         (args.users >= 2, "--users must be >= 2"),
         (1 <= args.speakers <= args.users, "--speakers must be 1..users"),
-        (total <= MAX_USERS, f"rooms x users must be <= {MAX_USERS}"),
+        (total <= MAX_USERS * max(1, args.spawn_cluster, len(args.url or ())),
+         f"rooms x users must be <= {MAX_USERS} per node"),
+        (not args.cross_node or args.rooms >= 2, "--cross-node needs --rooms >= 2"),
         (0 < args.duration <= MAX_DURATION_S, f"--duration must be in (0, {MAX_DURATION_S:g}]"),
         (0 <= args.warmup <= 60, "--warmup must be 0..60"),
         (1 <= args.workers <= min(16, total), "--workers must be 1..min(16, rooms x users)"),
@@ -497,8 +644,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for ok, message in checks:
         if not ok:
             p.error(message)
-    if args.url:
-        parsed = urlparse(args.url)
+    for url in args.url or ():
+        parsed = urlparse(url)
         if parsed.scheme not in ("ws", "wss"):
             p.error("--url must be ws:// or wss://")
         if not is_loopback(parsed.hostname or "") and not args.allow_remote:
@@ -517,14 +664,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     if args.url:
-        return run(args, args.url, args.server_pid)
+        return run(args, args.url, args.server_pid or [], args.redis)
     with tempfile.NamedTemporaryFile("w+b", prefix="loadtest-server-", suffix=".log",
                                      delete=False) as log_file:
-        server, url = start_server(log_file)
+        if args.spawn_cluster:
+            spawned = start_cluster(args.spawn_cluster, log_file)
+        else:
+            server, url = start_server(log_file)
+            spawned = Spawned(server, [url], [server.pid])
         try:
-            code = run(args, url, server.pid)
+            code = run(args, spawned.urls, spawned.pids, spawned.redis_url)
         finally:
-            stop_process(server)
+            stop_process(spawned.proc)
         log_file.seek(0)
         lines = log_file.read().decode(errors="replace").splitlines()
     problems = [line for line in lines if (" WARNING " in line or " ERROR " in line)

@@ -365,6 +365,28 @@ class Relay:
             listener.end()
         await asyncio.gather(published.pc.close(), *(li.pc.close() for li in listeners))
 
+    async def open_upstream(self, stream_id: str) -> tuple[RTCPeerConnection, str]:
+        """A stream published on another node (mock_server.cluster.forward): this relay
+        sends a recvonly offer there, and the answer's packets enter ``stream_id`` here
+        exactly as a local publisher's do.  Audio only: a pulled copy carries no video.
+        Returns the connection and the offer."""
+        pc = new_peer_connection(self.ice_servers)
+        pc.addTransceiver("audio", direction="recvonly")
+        _opus_only(pc)
+        published = _Published(stream_id, pc, self.make_impairment())
+        published.has_audio = True
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            for transceiver in pc.getTransceivers():
+                if transceiver.receiver.track is track:
+                    tap_receiver(transceiver.receiver, published.forward)
+
+        with gathering_on(self.host_addresses):
+            await pc.setLocalDescription(await pc.createOffer())
+        self.streams[stream_id] = published
+        return pc, pc.localDescription.sdp
+
     async def add_listener(self, stream_id: str, key: int, offer_sdp: str) -> str:
         """Accept a listener's recvonly offer for ``stream_id``; returns the answer."""
         published = self.streams.get(stream_id)

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -46,6 +46,9 @@ from .logsafe import LogBudget, clip
 from .relay import NegotiationError, Relay
 from .rooms import Outgoing, RoomRegistry, Session
 from .throttle import FailureThrottle
+
+if TYPE_CHECKING:
+    from .cluster.node import ClusterNode
 
 __all__ = ["RoomServer", "serve_rooms"]
 
@@ -159,6 +162,8 @@ class RoomServer:
             max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
             max_keys=cfg.login_throttle_max_keys)
         self._waker = DeadlineWaker()  # failed logins' reply floor (_checked_token)
+        # set by mock_server.cluster (``--redis``); None: one process, exactly as before
+        self.cluster: ClusterNode | None = None
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -179,6 +184,11 @@ class RoomServer:
             "play": self._play,
             "stopPlay": self._stop_play,
         }
+
+    def attach_cluster(self, node: ClusterNode) -> None:
+        """Lease rooms and streams through ``node`` (docs/cluster.md)."""
+        self.cluster = node
+        self._handlers["pullStream"] = node.handle_pull
 
     def _may_log(self, conn: Connection) -> bool:
         """Lines a client can cause are budgeted per connection and for the whole server."""
@@ -259,6 +269,8 @@ class RoomServer:
             if self.connections.get(conn.key) is conn:  # not taken over by a resume
                 del self.connections[conn.key]
                 await self._on_gone(conn)
+            if self.cluster is not None:
+                await self.cluster.connection_gone(conn.key)
             writer.cancel()
 
     async def _login_deadline(self, conn: Connection) -> None:
@@ -383,12 +395,16 @@ class RoomServer:
         self._synced_removals = self.registry.removals
         streams = self.registry.streams
         for stream_id, published in list(self.relay.streams.items()):
+            if self.cluster is not None and self.cluster.is_upstream(stream_id):
+                continue  # a copy pulled from another node: the cluster tracks its players
             record = streams.get(stream_id)
             if record is None:
                 await self.relay.remove_publisher(stream_id)
                 continue
             for key in [k for k in published.listeners if k not in record.players]:
                 await self.relay.remove_listener(stream_id, key)
+        if self.cluster is not None:
+            await self.cluster.sync()
 
     # ------------------------------------------------------------------ rooms
     async def _login(self, conn: Connection, req: Request) -> dict[str, Any]:
@@ -398,6 +414,10 @@ class RoomServer:
         room_id = validation.check_room_id(b["roomID"])
         user = validation.check_user(b["user"])
         claims = await self._checked_token(conn, b["token"], room_id, user["userID"])
+        if self.cluster is not None:
+            redirect = await self.cluster.route_login(room_id)
+            if redirect is not None:  # another node hosts the room: the engine goes there
+                return {"redirect": redirect}
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
@@ -429,6 +449,9 @@ class RoomServer:
         to_room = validation.check_room_id(b["toRoomID"])
         # the new room's token passes a login's checks, throttle included
         claims = await self._checked_token(conn, b["token"], to_room, session.user["userID"])
+        if self.cluster is not None and await self.cluster.route_login(to_room) is not None:
+            raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "the room is hosted on another "
+                            "node: logoutRoom, then loginRoom (docs/cluster.md)")
         data, out = self.registry.switch_room(conn.key, b["fromRoomID"], to_room,
                                               b.get("config") or {}, claims)
         log.info("user %s switched from room %s to %s", session.user["userID"],
@@ -576,6 +599,8 @@ class RoomServer:
         self._check_peer_caps(session, ErrorCode.PUBLISH_FORBIDDEN)
         self._pending_streams.add(stream_id)
         try:
+            if self.cluster is not None:
+                await self.cluster.claim_stream(stream_id)
             async with self._negotiating(session.address):
                 answer = await self.relay.add_publisher(stream_id, b["sdp"])
             try:
@@ -613,6 +638,8 @@ class RoomServer:
 
     async def _play(self, conn: Connection, req: Request) -> dict[str, Any]:
         stream_id = validation.check_stream_id(req.body["streamID"])
+        if self.cluster is not None and stream_id not in self.registry.streams:
+            return await self.cluster.play_remote(conn.key, stream_id, req.body["sdp"])
         self.registry.check_play(conn.key, stream_id)
         self._check_peer_caps(self.registry.sessions[conn.key], ErrorCode.PLAY_FORBIDDEN)
         async with self._negotiating(self.registry.sessions[conn.key].address):
@@ -657,7 +684,8 @@ class RoomServer:
             self.registry.remove_player(listener_key, stream_id)
 
     async def _stop_play(self, conn: Connection, req: Request) -> dict[str, Any]:
-        self.registry.remove_player(conn.key, req.body["streamID"])
+        if not self.registry.remove_player(conn.key, req.body["streamID"]) and self.cluster:
+            await self.cluster.stop_remote(conn.key, req.body["streamID"])
         await self._sync_relay()
         return {}
 

@@ -10,6 +10,8 @@
 # and the browser tests' browser (docs/browser.md):
 #   chromium             headless Chromium that tests/test_browser.py drives through Playwright
 #                        (executable_path=/usr/bin/chromium; no `playwright install` download)
+# and the cluster tests' store (docs/cluster.md):
+#   redis-server         tests/test_cluster.py and `python -m mock_server --workers N`
 # and offline speech for the voice agent (examples/agent_bot.py, tests/test_agent_bot.py)
 # and for the speech sample bench/quality.py scores with PESQ:
 #   espeak-ng            offline text-to-speech
@@ -19,9 +21,11 @@ set -euo pipefail
 
 AUDIO_PACKAGES=(libportaudio2 libopus0 pulseaudio pulseaudio-utils libasound2-plugins)
 BROWSER_PACKAGES=(chromium)
+CLUSTER_PACKAGES=(redis-server)
 NETWORK_PACKAGES=(coturn)
 SPEECH_PACKAGES=(espeak-ng)
-PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${NETWORK_PACKAGES[@]}" "${SPEECH_PACKAGES[@]}")
+PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${CLUSTER_PACKAGES[@]}"
+          "${NETWORK_PACKAGES[@]}" "${SPEECH_PACKAGES[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian/Ubuntu system (no dpkg-query)." >&2

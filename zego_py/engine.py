@@ -28,7 +28,7 @@ from .media.context import MediaContext, MediaSettings
 from .media.controller import MediaController
 from .protocol import Push
 from .room import RoomLink
-from .signaling import SignalingClient
+from .signaling import DEFAULT_TIMEOUT_S, SignalingClient
 from .types import (
     ZegoRoomConfig,
     ZegoRoomSendTransparentMessage,
@@ -50,6 +50,10 @@ _FATAL_ON_RECONNECT = frozenset({
     ErrorCode.ROOM_USER_COUNT_EXCEEDED,
 })
 
+# Cluster redirects followed per login (docs/cluster.md): one is the rule, more only
+# while the room changes hands.
+_MAX_REDIRECTS = 3
+
 _LOG_LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -63,7 +67,8 @@ _LOG_LEVELS = {
 class ZegoExpressEngine(ZegoUnsupportedCalls):
     """A participant: logs in to rooms, publishes and plays audio streams.
 
-    ``server`` is the room server's ``ws://host:port/ws`` URL.  ``options`` may hold
+    ``server`` is the room server's ``ws://host:port/ws`` URL, or a list of them (ZEGO:
+    backups, tried in order; for a cluster, any of its nodes).  ``options`` may hold
     ``iceServers`` (a list of ``{"urls", "username", "credential"}``; default none, so
     no public STUN server is contacted) and ``hostAddresses`` (the local addresses to
     gather ICE candidates on; default: the server's answer at login, else aioice's) and
@@ -71,14 +76,18 @@ class ZegoExpressEngine(ZegoUnsupportedCalls):
     setTurnServer).
     """
 
-    def __init__(self, appID: int, server: str, ENV: int = 0,  # noqa: N803 - ZEGO's names
+    def __init__(self, appID: int, server: str | list[str], ENV: int = 0,  # noqa: N803
                  options: dict[str, Any] | None = None) -> None:
         if not isinstance(appID, int) or isinstance(appID, bool):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "appID must be a number")
-        if not isinstance(server, str) or not server.startswith(("ws://", "wss://")):
+        servers = [server] if isinstance(server, str) else server
+        if (not isinstance(servers, list) or not servers
+                or not all(isinstance(s, str) and s.startswith(("ws://", "wss://"))
+                           for s in servers)):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "server must be a ws:// or wss:// URL")
         self.appID = appID
-        self.server = server
+        self.server = servers[0]
+        self._servers = list(servers)
         self._options = dict(options or {})
         self._events = EngineEvents()
         self._rooms: dict[str, RoomLink] = {}
@@ -232,21 +241,25 @@ class ZegoExpressEngine(ZegoUnsupportedCalls):
                         config={"userUpdate": user_update, "maxMemberCount": max_members})
         self._rooms[roomID] = room
         room.transition("login")
+        body = {"roomID": roomID, "token": token, "user": checked_user, "config": room.config}
+        link: SignalingClient | None = None
         try:
-            await room.link.connect()
-            data = await room.link.request("login", {
-                "roomID": roomID, "token": token, "user": checked_user, "config": room.config,
-            })
+            link = await self._connect_first(room, self._servers, DEFAULT_TIMEOUT_S)
+            data = await link.request("login", body)
+            link, data = await self._follow_redirect(room, link, data, body, DEFAULT_TIMEOUT_S)
         except ZegoError as exc:
             self._rooms.pop(roomID, None)
-            await room.link.close()
+            if link is not None:
+                await link.close()
             if room.state != RoomState.DISCONNECTED:
                 room.transition("login_failed", int(exc.code), exc.message)
             raise
         except asyncio.CancelledError:
             self._rooms.pop(roomID, None)
-            await room.link.close()
+            if link is not None:
+                await link.close()
             raise
+        room.adopt(link)
         room.transition("login_ok")
         self._media.on_login(room, data)
         self._joined(room, data)
@@ -462,17 +475,20 @@ class ZegoExpressEngine(ZegoUnsupportedCalls):
             await asyncio.sleep(delay)
             if self._rooms.get(room.room_id) is not room:
                 return  # logged out meanwhile
-            link = room.new_link()
+            link: SignalingClient | None = None
             try:
-                await link.connect(timeout=5)
-                relogin_data = await self._resume_or_login(room, link)
+                # the node we were on first (a blip: resume), then the entry list (the
+                # node died: any node redirects to the room's new host)
+                link = await self._connect_first(room, [room.server, *self._servers], 5.0)
+                link, relogin_data = await self._resume_or_login(room, link)
             except ZegoError as exc:
                 last_error = exc
-                await link.close()
+                if link is not None:
+                    await link.close()
                 if exc.code in _FATAL_ON_RECONNECT:
                     break
                 continue
-            room.link = link
+            room.adopt(link)
             if relogin_data is not None:
                 self._apply_relogin(room, relogin_data)
             room.transition("reconnected")
@@ -490,18 +506,60 @@ class ZegoExpressEngine(ZegoUnsupportedCalls):
         await self._media.on_room_leaving(room)
 
     async def _resume_or_login(self, room: RoomLink, link: SignalingClient
-                               ) -> dict[str, Any] | None:
-        """None when the session was resumed; the login reply when we logged in again."""
+                               ) -> tuple[SignalingClient, dict[str, Any] | None]:
+        """The link in use, and None when the session was resumed or the login reply
+        when we logged in again."""
         try:
             await link.request("resume", {"roomID": room.room_id, "sessionKey": room.session_key,
                                           "resumeToken": room.resume_token}, timeout=5)
-            return None
+            return link, None
         except ZegoError as exc:
             if exc.code != ErrorCode.NOT_LOGIN:
                 raise
-        return await link.request("login", {
-            "roomID": room.room_id, "token": room.reconnect_token or room.token,
-            "user": room.user, "config": room.config}, timeout=5)
+        body = {"roomID": room.room_id, "token": room.reconnect_token or room.token,
+                "user": room.user, "config": room.config}
+        data = await link.request("login", body, timeout=5)
+        return await self._follow_redirect(room, link, data, body, 5.0)
+
+    @staticmethod
+    async def _connect_first(room: RoomLink, urls: list[str], timeout: float
+                             ) -> SignalingClient:
+        """A link to the first of ``urls`` that accepts a socket (duplicates tried once)."""
+        error = ZegoError(ErrorCode.NETWORK_BROKEN, "no server to connect to")
+        for url in dict.fromkeys(urls):
+            link = room.new_link(url)
+            try:
+                await link.connect(timeout=timeout)
+            except ZegoError as exc:
+                error = exc
+                continue
+            return link
+        raise error
+
+    @staticmethod
+    async def _follow_redirect(room: RoomLink, link: SignalingClient, data: dict[str, Any],
+                               body: dict[str, Any], timeout: float
+                               ) -> tuple[SignalingClient, dict[str, Any]]:
+        """A cluster node that does not host the room answers login with the host's URL
+        (docs/cluster.md): log in there instead.  A room changing hands mid-login (its
+        last member left and another node took it) can move it once more, so up to
+        ``_MAX_REDIRECTS`` hops."""
+        for _ in range(_MAX_REDIRECTS):
+            redirect = data.get("redirect")
+            if redirect is None:
+                return link, data
+            await link.close()
+            link = room.new_link(str(redirect))
+            try:
+                await link.connect(timeout=timeout)
+                data = await link.request("login", body, timeout=timeout)
+            except ZegoError:
+                await link.close()
+                raise
+        if "redirect" not in data:
+            return link, data
+        await link.close()
+        raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "too many redirects: the cluster is moving")
 
     def _apply_relogin(self, room: RoomLink, data: dict[str, Any]) -> None:
         """Emit what changed while we were away, as ZEGO's ADD/DELETE events."""

@@ -78,6 +78,9 @@ REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "setCameraStatus": {"streamID": str, "status": str},
     "play": {"streamID": str, "sdp": str},
     "stopPlay": {"streamID": str},
+    # node to node in a cluster (docs/cluster.md): one copy of a stream hosted there;
+    # proof = HMAC-SHA256(server secret, "pull:{node}:{streamID}")
+    "pullStream": {"streamID": str, "sdp": str, "node": str, "proof": str},
 }
 
 PUSH_FIELDS: dict[str, dict[str, Any]] = {

@@ -32,7 +32,7 @@ class RoomLink:
     user: dict[str, str]
     user_update: bool
     events: EngineEvents
-    server: str
+    server: str  # the node this room's session lives on (a cluster may redirect it)
     on_push: Callable[[RoomLink, Push], None]
     on_closed: Callable[[RoomLink], None]
     link_options: dict[str, float] = field(default_factory=dict)
@@ -55,15 +55,21 @@ class RoomLink:
     def __post_init__(self) -> None:
         self.link = self.new_link()
 
-    def new_link(self) -> SignalingClient:
-        """A fresh signaling client for this room; callbacks from a replaced link are ignored."""
+    def new_link(self, url: str | None = None) -> SignalingClient:
+        """A fresh signaling client for this room (to ``url``, default the node in use);
+        callbacks from a replaced link are ignored."""
         def closed() -> None:
             if self.link is link:
                 self.on_closed(self)
 
-        link = SignalingClient(self.server, lambda push: self.on_push(self, push), closed,
-                               **self.link_options)
+        link = SignalingClient(url or self.server, lambda push: self.on_push(self, push),
+                               closed, **self.link_options)
         return link
+
+    def adopt(self, link: SignalingClient) -> None:
+        """``link`` carries this room from now on; its node is where a resume goes first."""
+        self.link = link
+        self.server = link.url
 
     def remember_login(self, data: dict[str, Any]) -> None:
         """Keep what a later resume or re-login needs from a login reply."""
