@@ -38,6 +38,7 @@ def test_site_builds_strict_with_api_reference(tmp_path: Path) -> None:
     assert 'id="zego_py.ZegoExpressEngine.loginRoom"' in engine
     assert "Join a room; resolves True, or raises ZegoError" in engine
     assert 'id="zego_py.ZegoExpressEngine.stopPlayingStream"' in engine
+    assert 'id="zego_py.unsupported.ZegoUnsupportedCalls.sendSEI"' in engine  # by name only
     server = (site / "reference/server/index.html").read_text()
     assert "Run a room server in this event loop" in server
     assert 'id="mock_server.ServerConfig"' in server

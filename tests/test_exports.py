@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import logging
 from pathlib import Path
 
 import zego_py
@@ -37,6 +38,54 @@ def test_all_is_sorted_and_importable() -> None:
     assert zego_py.__all__ == sorted(zego_py.__all__)
     for name in zego_py.__all__:
         assert hasattr(zego_py, name), name
+
+
+# ZEGO's calls kept for porting: aliases, and the names that return ZEGO's not-supported
+# result (zego_py/unsupported.py)
+PORTING_METHODS = """
+createZegoStream enableVideoCaptureDevice presetLogConfig
+sendSEI useFrontCamera updatePublishingStream replaceTrack addTrack removeTrack
+setPlayStreamVideoType
+""".split()
+
+PORTING_PROMISES = """
+createZegoStream enableVideoCaptureDevice
+useFrontCamera updatePublishingStream replaceTrack addTrack removeTrack
+""".split()
+
+# ZEGO's event names that zego_py never emits (docs/api.md says why); on() accepts them
+NEVER_EMITTED = {"playerRecvSEI", "screenSharingEnded", "hallStateUpdate"}
+
+REFERENCE = Path(__file__).parents[1] / "docs" / "api.md"
+
+
+def test_porting_calls_exist_with_the_right_kind() -> None:
+    for name in PORTING_METHODS:
+        assert callable(getattr(ZegoExpressEngine, name, None)), name
+        is_promise = inspect.iscoroutinefunction(getattr(ZegoExpressEngine, name))
+        assert is_promise == (name in PORTING_PROMISES), name
+
+
+def test_every_zego_name_has_a_row_in_the_api_table() -> None:
+    """docs/api.md keeps one row per ZEGO name, so a porter finds each one."""
+    rows = [line for line in REFERENCE.read_text().splitlines() if line.startswith("| `")]
+    for name in [*ZEGO_METHODS, *PORTING_METHODS, *EVENT_NAMES]:
+        assert any(f"`{name}" in row.split("|")[1] for row in rows), name
+
+
+def test_never_emitted_zego_events_can_be_registered() -> None:
+    assert {"capturedSoundLevelUpdate", *NEVER_EMITTED} <= EVENT_NAMES
+
+
+def test_presetlogconfig_works_before_any_engine() -> None:
+    logger = logging.getLogger("zego_py")
+    before = logger.level
+    try:
+        assert ZegoExpressEngine.presetLogConfig({"logLevel": "error"})
+        assert logger.level == logging.ERROR
+        assert ZegoExpressEngine.presetLogConfig({"logLevel": "loud"}) is False
+    finally:
+        logger.setLevel(before)
 
 
 def test_every_zego_method_is_mirrored_with_the_right_kind() -> None:

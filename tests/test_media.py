@@ -123,7 +123,7 @@ async def test_publish_argument_errors(harness: Harness) -> None:
     assert alice.startPublishingStream("s1", local) is False  # same ID on one engine
     with pytest.raises(ZegoError) as err:
         await alice.createStream({"screen": True})
-    assert err.value.code == ErrorCode.DEVICE_CONSTRAINTS
+    assert err.value.code == ErrorCode.NOT_SUPPORTED
 
 
 async def test_stream_id_taken_by_another_user(harness: Harness) -> None:

@@ -36,6 +36,7 @@ from .types import (
     ZegoSwitchRoomConfig,
     ZegoUser,
 )
+from .unsupported import ZegoUnsupportedCalls
 
 __all__ = ["ZegoExpressEngine"]
 
@@ -63,7 +64,7 @@ _LOG_LEVELS = {
 }
 
 
-class ZegoExpressEngine:
+class ZegoExpressEngine(ZegoUnsupportedCalls):
     """A participant: logs in to rooms, publishes and plays audio streams.
 
     ``server`` is the room server's ``ws://host:port/ws`` URL, or a list of them (ZEGO:
@@ -102,12 +103,17 @@ class ZegoExpressEngine:
     def getVersion(self) -> str:  # noqa: N802
         return VERSION
 
-    def setLogConfig(self, config: dict[str, Any]) -> bool:  # noqa: N802
+    @staticmethod
+    def setLogConfig(config: dict[str, Any]) -> bool:  # noqa: N802
+        """Sets the process-wide ``zego_py`` logger, so it also works before any engine
+        exists (ZEGO's static ``presetLogConfig`` is this call)."""
         level = config.get("logLevel", "info")
         if level not in _LOG_LEVELS:
             return False
         logging.getLogger("zego_py").setLevel(_LOG_LEVELS[level])
         return True
+
+    presetLogConfig = setLogConfig  # ZEGO: static, before the engine is created
 
     def setDebugVerbose(self, enable: bool) -> None:  # noqa: N802
         logging.getLogger("zego_py").setLevel(logging.DEBUG if enable else logging.INFO)
@@ -643,6 +649,11 @@ class ZegoExpressEngine:
         track) or a list of one audio and one video track."""
         return await self._media.create_stream(source)
 
+    async def createZegoStream(self, source: dict[str, Any] | None = None) -> Any:  # noqa: N802
+        """ZEGO 3.0's name for createStream (its ZegoLocalStream wraps the MediaStream);
+        here both resolve the same ZegoLocalStream."""
+        return await self.createStream(source)
+
     def destroyStream(self, localStream: Any) -> None:  # noqa: N802, N803
         self._media.destroy_stream(localStream)
 
@@ -673,6 +684,16 @@ class ZegoExpressEngine:
         compatibility: the camera always stays open); players get
         ``remoteCameraStatusUpdate`` MUTE/OPEN.  False for a stream without video."""
         return self._media.mute_publish_video(localStream, mute)
+
+    async def enableVideoCaptureDevice(self, localStream: Any,  # noqa: N802, N803
+                                       enable: bool = True) -> bool:
+        """Stop (False) or restart the stream's video capture: players get black frames
+        and ``remoteCameraStatusUpdate`` MUTE, as from mutePublishStreamVideo (the source
+        keeps running, so restarting needs no device re-open).  Raises 1100001 for a
+        stream without video."""
+        if not self._media.mute_publish_video(localStream, not enable):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream has no video")
+        return True
 
     async def setVideoConfig(self, localStream: Any,  # noqa: N802, N803
                              config: dict[str, Any]) -> ZegoServerResponse:

@@ -23,6 +23,7 @@ class ErrorCode(IntEnum):
     OK = 0
     # common / stream IDs
     NOT_LOGIN = 1000002
+    NOT_SUPPORTED = 1000010
     STREAM_ID_TOO_LONG = 1000014
     STREAM_ID_EMPTY = 1000015
     STREAM_ID_ILLEGAL = 1000016
@@ -81,6 +82,7 @@ class ErrorCode(IntEnum):
 
 _MESSAGES: dict[int, str] = {
     ErrorCode.NOT_LOGIN: "not login",
+    ErrorCode.NOT_SUPPORTED: "not support",
     ErrorCode.STREAM_ID_TOO_LONG: "stream ID too long",
     ErrorCode.STREAM_ID_EMPTY: "streamID is empty",
     ErrorCode.STREAM_ID_ILLEGAL: "stream ID contains illegal characters",

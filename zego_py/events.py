@@ -41,6 +41,10 @@ EventName = Literal[
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
     "remoteCameraStatusUpdate",  # (streamID, status)
+    # three ZEGO names never emitted here (docs/api.md says why); on() accepts them
+    "playerRecvSEI",  # (streamID, data): never, the relay carries no SEI
+    "screenSharingEnded",  # (stream): never, screen capture is not supported
+    "hallStateUpdate",  # never: no lobby connection apart from the rooms' (roomStateUpdate)
     "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
     "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
     "deviceError",  # (errorCode, deviceName): the device in use went away

@@ -47,7 +47,7 @@ class LocalStreams:
         kind, cfg = next(iter(source.items()))
         cfg = cfg if isinstance(cfg, dict) else {}
         if kind == "screen":
-            raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "screen sharing is not supported")
+            raise ZegoError(ErrorCode.NOT_SUPPORTED, "screen sharing is not supported")
         if kind == "camera":
             camera = None
             width, height, rate, bitrate = video_preset(cfg)
