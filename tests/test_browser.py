@@ -130,15 +130,19 @@ def http_base(ws_url: str) -> str:
     return ws_url.replace("ws://", "http://").removesuffix("/ws")
 
 
-def page_url(ws_url: str, user_id: str, stream_id: str, room_id: str = "room1") -> str:
+def page_url(ws_url: str, user_id: str, stream_id: str, room_id: str = "room1",
+             extra: str = "") -> str:
     return (f"{http_base(ws_url)}/?roomID={room_id}&userID={user_id}&streamID={stream_id}"
-            "&processing=0")
+            f"&processing=0{extra}")
 
 
-async def join_page(ws_url: str, context: Any, user_id: str, stream_id: str) -> Page:
-    """The bundled page of the server at ``ws_url``, logged in and publishing."""
+async def join_page(ws_url: str, context: Any, user_id: str, stream_id: str,
+                    extra: str = "") -> Page:
+    """The bundled page of the server at ``ws_url``, logged in and publishing
+    (``extra``: more of the query string, e.g. ``&video=1``)."""
     page = Page(None, user_id, stream_id)
-    page.page = await open_page(context, page_url(ws_url, user_id, stream_id), page.console)
+    page.page = await open_page(context, page_url(ws_url, user_id, stream_id, extra=extra),
+                                page.console)
     ok = await page.js("zegoTest.ready")
     assert ok, f"{user_id} failed to start: {await page.state()}\n{page.console}"
     await page.wait_for("s.publisherState === 'PUBLISHING'", "publishing")
