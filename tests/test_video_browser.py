@@ -15,6 +15,7 @@ Fixtures and helpers are tests/test_browser.py's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,6 +42,8 @@ from test_video import frames_for
 
 from zego_py import ToneSource, VideoSource, ZegoExpressEngine
 from zego_py.media.video_pattern import PALETTE, pattern_frame, read_colour, read_number
+
+log = logging.getLogger("tests.video_browser")
 
 FPS = 15
 COLOUR_EVERY = 8  # frames: an engine's pattern changes colour every 0.53 s
@@ -206,3 +209,68 @@ async def test_engine_video_reaches_the_page_with_its_colours(
                             "s_py1")
         assert all(max(s["rgb"]) < 25 for s in dark["samples"]), dark
         assert not [c for c in web.console if c.startswith(("error", "pageerror"))], web.console
+
+
+async def test_a_late_joining_page_sees_its_first_frame_within_1_5_s(
+        harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
+        painters: list[asyncio.Task[None]]) -> None:
+    """aiortc's VP8 encoder makes a keyframe only every 3000 frames unless asked: the
+    page's first picture comes from the relay's PLI to the publisher."""
+    engine, rec = await harness.joined("py1")
+    viewer, _ = await harness.joined("py2")
+    await publish_pattern(engine, rec, "s_py1", 1000.0, painters)
+    await frames_for(await viewer.startPlayingStream("s_py1", {"speaker": False}), 2.5)
+    video_in = harness.server.relay.streams["s_py1"].video
+    plis_before = video_in.plis_sent
+    async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0)) as context:
+        web = await join_page(harness.url, context, "web1", "s_web1")
+        await web.wait_for("s.firstFrameMs.s_py1 !== null && s.firstFrameMs.s_py1 !== undefined",
+                           "the first frame of s_py1")
+        first_ms = (await web.state())["firstFrameMs"]["s_py1"]
+        log.info("late page: first frame %d ms after startPlayingStream", first_ms)
+        assert first_ms < 1500, first_ms  # from startPlayingStream to the first picture
+        assert video_in.plis_sent > plis_before
+        found = await page_colours(web, "s_py1", 600)
+        assert max(d for _, d in found) < 40, found
+
+
+async def test_three_engines_and_a_page_each_see_and_hear_everyone_else(
+        harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
+        painters: list[asyncio.Task[None]]) -> None:
+    """Each engine publishes a tone and a pattern of its own fixed colour and number
+    range; the page publishes its fake microphone (440 Hz) and camera (CAMERA colours).
+    Everyone plays everyone else and finds each stream's tone (FFT) and pictures."""
+    tones = {"u1": 660.0, "u2": 990.0, "u3": 1320.0, "web1": 440.0}
+    colours = {"u1": 4, "u2": 5, "u3": 6}
+    bases = {"u1": 0, "u2": 20000, "u3": 40000}
+    engines = {u: await harness.joined(u) for u in colours}
+    for user, (engine, rec) in engines.items():
+        await publish_pattern(engine, rec, f"s_{user}", tones[user], painters, bases[user],
+                              colours[user])
+    async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0),
+                       camera_y4m(tmp_path)) as context:
+        web = await join_page(harness.url, context, "web1", "s_web1", VIDEO)
+        await web.wait_for(" && ".join(f"s.players.s_{u} === 'PLAYING'" for u in colours),
+                           "the page playing all three")
+        for user, colour in colours.items():
+            found = await page_colours(web, f"s_{user}", 800)
+            assert found and all(c == colour and d < 40 for c, d in found), (user, found)
+            check_page_heard(await web.spectrum(f"s_{user}", list(tones.values()), ms=1000),
+                             tones[user], [f for u, f in tones.items() if u != user])
+        for user, (engine, rec) in engines.items():
+            for other in tones:
+                if other == user:
+                    continue
+                remote = await engine_play(engine, rec, f"s_{other}")
+                frames = [f for _, f in await frames_for(remote, 1.2)]
+                assert len(frames) >= 8, (user, other, len(frames))
+                if other == "web1":
+                    assert all(nearest(f[80:].reshape(-1, 3).mean(axis=0))[0] in CAMERA
+                               for f in frames), (user, other)
+                else:
+                    assert all(read_colour(f) == colours[other]
+                               and bases[other] <= read_number(f) < bases[other] + 2000
+                               for f in frames), (user, other)
+                heard = (await collect(remote, 25)).reshape(-1)
+                assert tones_present(heard, list(tones.values())) == {
+                    tones[other]}, (user, other)
