@@ -93,11 +93,11 @@ async def paint(source: VideoSource, base: int = 0, colour: int | None = None) -
 
 async def publish_pattern(engine: ZegoExpressEngine, rec: Recorder, stream_id: str,
                           freq: float, painters: list[asyncio.Task[None]], base: int = 0,
-                          colour: int | None = None) -> Any:
+                          colour: int | None = None, codec: str = "VP8") -> Any:
     camera = VideoSource(320, 240, FPS)
     painters.append(asyncio.create_task(paint(camera, base, colour)))
     local = await engine.createStream({"custom": {"source": [ToneSource(freq, 0.3), camera]}})
-    assert engine.startPublishingStream(stream_id, local)
+    assert engine.startPublishingStream(stream_id, local, {"videoCodec": codec})
     await wait_until(lambda: any(e[0]["state"] == "PUBLISHING" and e[0]["streamID"] == stream_id
                                  for e in rec["publisherStateUpdate"]),
                      timeout=WAIT_S, what=f"{stream_id} publishing")
@@ -143,8 +143,8 @@ async def test_page_camera_reaches_the_engine_with_its_colours(
             quality = await web.js("zegoTest.engine.getPublishingStreamQuality('s_web1')")
         video = quality["video"]
         assert (video["frameWidth"], video["frameHeight"]) == (320, 240), video
-        # solid colours cost the encoder little: ~25 kbps
-        assert video["googCodecName"] == codec and video["videoBitrate"] > 5, video
+        # solid colours cost the encoder little: ~25 kbps in VP8, ~4 in H.264
+        assert video["googCodecName"] == codec and video["videoBitrate"] > 1, video
         assert 0.7 * FPS < video["videoFPS"] <= FPS + 2, video
         assert video["videoPacketsLost"] == 0 and video["muteState"] == "0", video
 
@@ -156,9 +156,9 @@ async def test_page_camera_reaches_the_engine_with_its_colours(
         await asyncio.sleep(0.5)
         muted = [f for _, f in await frames_for(remote, 2.0)]
         log.info("%s: %d black frames in 2 s of mute", codec, len(muted))
-        # Chromium, like ZEGO Web, sends black frames (about one a second) for a
-        # disabled track
-        assert muted and all(f.mean() < 20 for f in muted), [f.mean() for f in muted]
+        # Chromium, like ZEGO Web, sends black frames for a disabled track, at the
+        # camera's rate (15/s here)
+        assert len(muted) >= 10 and all(f.mean() < 20 for f in muted), [f.mean() for f in muted]
         assert await web.js("zegoTest.engine.mutePublishStreamVideo(zegoTest.media('s_web1'),"
                             " false)") is True
         await wait_until(lambda: rec["remoteCameraStatusUpdate"][-1] == ("s_web1", "OPEN"),
@@ -169,11 +169,12 @@ async def test_page_camera_reaches_the_engine_with_its_colours(
         assert not [c for c in web.console if c.startswith(("error", "pageerror"))], web.console
 
 
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_engine_video_reaches_the_page_with_its_colours(
         harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
-        painters: list[asyncio.Task[None]]) -> None:
+        painters: list[asyncio.Task[None]], codec: str) -> None:
     engine, rec = await harness.joined("py1")
-    local = await publish_pattern(engine, rec, "s_py1", 1000.0, painters)
+    local = await publish_pattern(engine, rec, "s_py1", 1000.0, painters, codec=codec)
     async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0)) as context:
         web = await join_page(harness.url, context, "web1", "s_web1")
         await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1")
@@ -192,8 +193,9 @@ async def test_engine_video_reaches_the_page_with_its_colours(
                            ".videoFramesDecoded > 30", "play quality with video")
         video = (await web.js("zegoTest.engine.getPlayingStreamQuality('s_py1')"))["video"]
         assert (video["frameWidth"], video["frameHeight"]) == (320, 240), video
-        assert video["googCodecName"] == "VP8" and video["videoPacketsLost"] == 0, video
-        assert video["videoBitrate"] > 20 and video["videoTransferFPS"] > 0, video
+        assert video["googCodecName"] == codec and video["videoPacketsLost"] == 0, video
+        # a mostly still picture: ~10 kbps in H.264, more in VP8
+        assert video["videoBitrate"] > 5 and video["videoTransferFPS"] > 0, video
 
         # The engine mutes its video: the page gets remoteCameraStatusUpdate MUTE and
         # black pictures; mutePlayStreamVideo on the page blacks out the element too.

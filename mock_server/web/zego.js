@@ -470,18 +470,19 @@ const VIDEO_PRESETS = {
 };
 const VIDEO_DEFAULT = VIDEO_PRESETS[2];
 
-/** The receiver codecs an offer of `kind` lists: Opus alone for audio; for video the
- *  one codec the relay forwards unchanged (VP8, or H.264 constrained baseline with
- *  packetization-mode 1, which aiortc decodes) and its RTX. */
-function offeredCodecs(kind, videoCodec = "VP8") {
+/** The receiver codecs an offer of `kind` lists: Opus alone for audio; for video what
+ *  the relay forwards unchanged, VP8 and H.264 constrained baseline with
+ *  packetization-mode 1 (what aiortc decodes), and their RTX.  A publisher offers the
+ *  one `videoCodec`; a player (null) both, and the relay keeps the publisher's. */
+function offeredCodecs(kind, videoCodec) {
   const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities(kind);
   if (!caps) return null;
   const mime = (c) => c.mimeType.toLowerCase();
   if (kind === "audio") return caps.codecs.filter((c) => mime(c) === "audio/opus");
-  const wanted = String(videoCodec).toUpperCase() === "H264"
-    ? caps.codecs.filter((c) => mime(c) === "video/h264" && /profile-level-id=42e01f/.test(c.sdpFmtpLine || "")
-      && /packetization-mode=1/.test(c.sdpFmtpLine || ""))
-    : caps.codecs.filter((c) => mime(c) === "video/vp8");
+  const vp8 = caps.codecs.filter((c) => mime(c) === "video/vp8");
+  const h264 = caps.codecs.filter((c) => mime(c) === "video/h264"
+    && /profile-level-id=42e01f/.test(c.sdpFmtpLine || "") && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+  const wanted = { VP8: vp8, H264: h264 }[videoCodec] || [...vp8, ...h264];
   if (wanted.length === 0) return null;
   return [...wanted, ...caps.codecs.filter((c) => mime(c) === "video/rtx")];
 }
@@ -1363,7 +1364,7 @@ export class ZegoExpressEngine {
     return this._serverIce || [];
   }
 
-  async _connectPeer(setup, exchange, failureCode, videoCodec = "VP8") {
+  async _connectPeer(setup, exchange, failureCode, videoCodec = null) {
     const pc = new RTCPeerConnection({ iceServers: this._iceServers(), bundlePolicy: "max-bundle" });
     try {
       setup(pc);
