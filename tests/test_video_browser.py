@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from test_browser import (  # noqa: F401 - fixtures
     playwright,
     server_config,
 )
-from test_video import frames_for
+from test_video import frames_for, pushers  # noqa: F401 - the fixture
 
 from zego_py import ToneSource, VideoSource, ZegoExpressEngine
 from zego_py.media.video_pattern import PALETTE, pattern_frame, read_colour, read_number
@@ -92,10 +91,10 @@ async def paint(source: VideoSource, base: int = 0, colour: int | None = None) -
 
 
 async def publish_pattern(engine: ZegoExpressEngine, rec: Recorder, stream_id: str,
-                          freq: float, painters: list[asyncio.Task[None]], base: int = 0,
+                          freq: float, tasks: list[asyncio.Task[None]], base: int = 0,
                           colour: int | None = None, codec: str = "VP8") -> Any:
     camera = VideoSource(320, 240, FPS)
-    painters.append(asyncio.create_task(paint(camera, base, colour)))
+    tasks.append(asyncio.create_task(paint(camera, base, colour)))
     local = await engine.createStream({"custom": {"source": [ToneSource(freq, 0.3), camera]}})
     assert engine.startPublishingStream(stream_id, local, {"videoCodec": codec})
     await wait_until(lambda: any(e[0]["state"] == "PUBLISHING" and e[0]["streamID"] == stream_id
@@ -110,14 +109,6 @@ async def page_colours(web: Page, stream_id: str, ms: int = 3000) -> list[tuple[
                        [stream_id, ms], timeout=ms / 1000 + 10)
     assert "samples" in got, got
     return [nearest(s["rgb"]) for s in got["samples"]]
-
-
-@pytest.fixture
-async def painters() -> AsyncIterator[list[asyncio.Task[None]]]:
-    tasks: list[asyncio.Task[None]] = []
-    yield tasks
-    for task in tasks:
-        task.cancel()
 
 
 # ---------------------------------------------------------------------- tests
@@ -172,9 +163,9 @@ async def test_page_camera_reaches_the_engine_with_its_colours(
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
 async def test_engine_video_reaches_the_page_with_its_colours(
         harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
-        painters: list[asyncio.Task[None]], codec: str) -> None:
+        pushers: list[asyncio.Task[None]], codec: str) -> None:  # noqa: F811
     engine, rec = await harness.joined("py1")
-    local = await publish_pattern(engine, rec, "s_py1", 1000.0, painters, codec=codec)
+    local = await publish_pattern(engine, rec, "s_py1", 1000.0, pushers, codec=codec)
     async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0)) as context:
         web = await join_page(harness.url, context, "web1", "s_web1")
         await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1")
@@ -219,12 +210,12 @@ async def test_engine_video_reaches_the_page_with_its_colours(
 
 async def test_a_late_joining_page_sees_its_first_frame_within_1_5_s(
         harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
-        painters: list[asyncio.Task[None]]) -> None:
+        pushers: list[asyncio.Task[None]]) -> None:  # noqa: F811
     """aiortc's VP8 encoder makes a keyframe only every 3000 frames unless asked: the
     page's first picture comes from the relay's PLI to the publisher."""
     engine, rec = await harness.joined("py1")
     viewer, _ = await harness.joined("py2")
-    await publish_pattern(engine, rec, "s_py1", 1000.0, painters)
+    await publish_pattern(engine, rec, "s_py1", 1000.0, pushers)
     await frames_for(await viewer.startPlayingStream("s_py1", {"speaker": False}), 2.5)
     video_in = harness.server.relay.streams["s_py1"].video
     plis_before = video_in.plis_sent
@@ -242,7 +233,7 @@ async def test_a_late_joining_page_sees_its_first_frame_within_1_5_s(
 
 async def test_three_engines_and_a_page_each_see_and_hear_everyone_else(
         harness: Harness, playwright: Any, tmp_path: Path,  # noqa: F811
-        painters: list[asyncio.Task[None]]) -> None:
+        pushers: list[asyncio.Task[None]]) -> None:  # noqa: F811
     """Each engine publishes a tone and a pattern of its own fixed colour and number
     range; the page publishes its fake microphone (440 Hz) and camera (CAMERA colours).
     Everyone plays everyone else and finds each stream's tone (FFT) and pictures."""
@@ -251,7 +242,7 @@ async def test_three_engines_and_a_page_each_see_and_hear_everyone_else(
     bases = {"u1": 0, "u2": 20000, "u3": 40000}
     engines = {u: await harness.joined(u) for u in colours}
     for user, (engine, rec) in engines.items():
-        await publish_pattern(engine, rec, f"s_{user}", tones[user], painters, bases[user],
+        await publish_pattern(engine, rec, f"s_{user}", tones[user], pushers, bases[user],
                               colours[user])
     async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0),
                        camera_y4m(tmp_path)) as context:
