@@ -4,8 +4,8 @@
 // protocol as zego_py's Python engine (zego_py/protocol.py: one JSON object per
 // WebSocket text frame, {"v":1,"id":n,"type":...} requests, "reply" answers, pushes)
 // and the same media path: one RTCPeerConnection per published or played stream to the
-// server's Opus forwarding relay, non-trickle (the offer is sent once ICE gathering is
-// complete), Opus only.
+// server's forwarding relay, non-trickle (the offer is sent once ICE gathering is
+// complete): Opus audio and VP8 or H.264 video, forwarded unchanged.
 //
 // Names, arguments, events and error codes are ZEGO's (docs/browser.md lists them):
 //
@@ -13,9 +13,9 @@
 //   const zg = new ZegoExpressEngine(appID, "ws://127.0.0.1:9000/ws");
 //   zg.on("roomStreamUpdate", async (roomID, type, list) => { ... });
 //   await zg.loginRoom("room1", token, { userID: "alice" }, { userUpdate: true });
-//   const mic = await zg.createStream({ camera: { audio: true, video: false } });
-//   zg.startPublishingStream("alice_main", mic);
-//   audioElement.srcObject = await zg.startPlayingStream("bob_main");
+//   const cam = await zg.createStream({ camera: { audio: true, video: true } });
+//   zg.startPublishingStream("alice_main", cam);       // VP8; { videoCodec: "H264" }
+//   videoElement.srcObject = await zg.startPlayingStream("bob_main");
 //
 // Errors: room calls reject with {code, msg}; stream calls throw/reject with
 // {errorCode, extendedData}.  Every error thrown here is a ZegoError carrying all four
