@@ -32,6 +32,7 @@ EventName = Literal[
     "IMRecvBroadcastMessage",  # (roomID, chatData)
     "IMRecvBarrageMessage",  # (roomID, messageInfo)
     "IMRecvCustomCommand",  # (roomID, fromUser, command)
+    "recvRoomTransparentMessage",  # (roomID, {sendUser, content: bytes})
     "publisherStateUpdate",  # (result)
     "playerStateUpdate",  # (result)
     "publishQualityUpdate",  # (streamID, stats)
@@ -40,6 +41,11 @@ EventName = Literal[
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
     "remoteCameraStatusUpdate",  # (streamID, status)
+    "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
+    "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
+    "deviceError",  # (errorCode, deviceName): the device in use went away
+    "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
+    "exceptionUpdate",  # (stream, {code, message}): e.g. 1002 captureVolumeToLow, 2002 normal
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
@@ -69,6 +75,10 @@ class EngineEvents:
         except KeyError:
             return False
         return True
+
+    def listens(self, event: EventName) -> bool:
+        """Whether any handler is registered for ``event``."""
+        return bool(self._emitter.listeners(event))
 
     def emit(self, event: EventName, *args: Any) -> None:
         assert event in EVENT_NAMES, event

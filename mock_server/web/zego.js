@@ -32,12 +32,14 @@ export const PROTOCOL = {
     login: ["roomID", "token", "user", "config?"],
     logout: ["roomID"],
     renewToken: ["roomID", "token"],
+    switchRoom: ["fromRoomID", "toRoomID", "token", "config?"],
     resume: ["roomID", "sessionKey", "resumeToken"],
     ping: [],
     sendBroadcastMessage: ["roomID", "message"],
     sendBarrageMessage: ["roomID", "message"],
     sendCustomCommand: ["roomID", "command", "toUserIDs"],
     setRoomExtraInfo: ["roomID", "key", "value"],
+    sendTransparentMessage: ["roomID", "content", "sendMode", "sendType", "recvUserList"],
     publish: ["roomID", "streamID", "extraInfo?", "sdp"],
     unpublish: ["streamID"],
     setStreamExtraInfo: ["streamID", "extraInfo"],
@@ -55,6 +57,7 @@ export const PROTOCOL = {
     broadcastMessage: ["roomID", "messageList"],
     barrageMessage: ["roomID", "messageList"],
     customCommand: ["roomID", "fromUser", "command"],
+    transparentMessage: ["roomID", "sendUser", "content"],
     micStatus: ["streamID", "status"],
     cameraStatus: ["streamID", "status"],
     playEnded: ["streamID", "code"],
@@ -208,6 +211,82 @@ function checkStreamExtraInfo(extraInfo) {
   if (typeof extraInfo !== "string") throw new ZegoError(ErrorCode.STREAM_EXTRA_INFO_NULL);
   if (utf8Length(extraInfo) > 1024) throw new ZegoError(ErrorCode.STREAM_EXTRA_INFO_TOO_LONG);
   return extraInfo;
+}
+
+// ZEGO's ZegoSwitchRoomConfig: {token, maxMemberCount?, isUserStatusNotify?} -> the token
+// and the new room's login config (zego_py/validation.py check_switch_room_config).
+function checkSwitchRoomConfig(config) {
+  const E = ErrorCode;
+  if (config === null || typeof config !== "object") {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "config must be an object with a token");
+  }
+  ignoreOthers("switchRoom", config, ["token", "maxMemberCount", "isUserStatusNotify"]);
+  if (typeof config.token !== "string" || config.token === "") {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "config.token must be a non-empty string");
+  }
+  const maxMemberCount = config.maxMemberCount || 0;
+  if (!Number.isInteger(maxMemberCount) || maxMemberCount < 0) {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "maxMemberCount must be an integer >= 0");
+  }
+  return {
+    token: config.token,
+    config: { userUpdate: Boolean(config.isUserStatusNotify), maxMemberCount },
+  };
+}
+
+// Transparent messages (zego_py/validation.py check_transparent_message): ZEGO documents
+// no byte limit; 4096 is the server's, as for zego_py.
+const TRANSPARENT_MAX_BYTES = 4096;
+const TRANSPARENT_TIMEOUT_S = 10;
+const TRANSPARENT_KEYS = ["sendMode", "sendType", "content", "recvUserList", "timeOut"];
+
+/** ZEGO's ZegoRoomSendTransparentMessage -> the request's fields and its timeout. */
+function checkTransparentMessage(message) {
+  const E = ErrorCode;
+  if (message === null || typeof message !== "object") {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "message must be an object");
+  }
+  ignoreOthers("sendTransparentMessage", message, TRANSPARENT_KEYS);
+  const { content } = message;
+  if (!(content instanceof Uint8Array)) throw new ZegoError(E.INPUT_PARAM_ERROR, "content must be a Uint8Array");
+  if (content.length === 0) throw new ZegoError(E.MESSAGE_EMPTY);
+  if (content.length > TRANSPARENT_MAX_BYTES) {
+    throw new ZegoError(E.MESSAGE_TOO_LONG, `content is ${content.length} bytes, at most ${TRANSPARENT_MAX_BYTES}`);
+  }
+  const sendMode = message.sendMode ?? 0; // ONLY_CLIENT 0, ONLY_SERVER 1, CLIENT_AND_SERVER 2
+  if (![0, 1, 2].includes(sendMode)) throw new ZegoError(E.INPUT_PARAM_ERROR, "sendMode must be one of 0, 1, 2");
+  const sendType = message.sendType ?? 0; // NORMAL 0, SEQUENCE 1: both delivered in order
+  if (![0, 1].includes(sendType)) throw new ZegoError(E.INPUT_PARAM_ERROR, "sendType must be one of 0, 1");
+  const users = message.recvUserList || [];
+  if (!Array.isArray(users) || !users.every((u) => u !== null && typeof u === "object" && typeof u.userID === "string")) {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "recvUserList must be an array of ZegoUser");
+  }
+  const timeOut = message.timeOut ?? TRANSPARENT_TIMEOUT_S;
+  if (!Number.isInteger(timeOut) || timeOut <= 0) {
+    throw new ZegoError(E.INPUT_PARAM_ERROR, "timeOut must be a positive number of s");
+  }
+  return {
+    body: {
+      content: bytesToBase64(content), sendMode, sendType,
+      recvUserList: users.map((u) => ({ userID: u.userID })),
+    },
+    timeoutMs: timeOut * 1000,
+  };
+}
+
+function bytesToBase64(bytes) {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}
+
+/** The bytes of base64 `text`, or null when it is not base64. */
+function base64ToBytes(text) {
+  try {
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  } catch (_) {
+    return null;
+  }
 }
 
 // ---------------------------------------------------------------------- options
@@ -444,6 +523,7 @@ export const EVENT_NAMES = new Set([
   "roomStateUpdate", "roomStateChanged", "roomUserUpdate", "roomStreamUpdate",
   "roomOnlineUserCountUpdate", "roomExtraInfoUpdate", "streamExtraInfoUpdate",
   "tokenWillExpire", "IMRecvBroadcastMessage", "IMRecvBarrageMessage", "IMRecvCustomCommand",
+  "recvRoomTransparentMessage",
   "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
   "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
   "remoteCameraStatusUpdate",
@@ -455,7 +535,7 @@ export const SILENT_EVENTS = new Set([
   "playerRecvSEI", "networkQuality", "deviceError",
   "screenSharingEnded", "videoDeviceStateChanged", "audioDeviceStateChanged",
   "exceptionUpdate", "playerVideoTrackUpdate", "playerAudioTrackUpdate", "hallStateUpdate",
-  "recvRoomTransparentMessage", "mixerSoundLevelUpdate", "mixerRelayCDNStateUpdate",
+  "mixerSoundLevelUpdate", "mixerRelayCDNStateUpdate",
   "publisherVideoEncoderChanged", "playerStreamEvent", "publisherStreamEvent",
   "streamUpdate", "autoMixerSoundLevelUpdate", "playerVideoTrackStateUpdate",
 ]);
@@ -816,6 +896,7 @@ export class ZegoExpressEngine {
       roomID, user: checkedUser, token, userUpdate, config: { userUpdate, maxMemberCount },
       state: "DISCONNECTED", users: new Map(), streams: new Map(), tokenTimer: null,
       pingTimer: null, link: null, sessionKey: 0, resumeToken: "", reconnectToken: "",
+      switchingTo: null, heldPushes: [], // during switchRoom: the room being joined, its early pushes
     };
     room.link = this._newLink(room);
     this._rooms.set(roomID, room);
@@ -833,11 +914,76 @@ export class ZegoExpressEngine {
     }
     this._rememberLogin(room, data);
     this._transition(room, "login_ok");
-    if (userUpdate && room.users.size) this._emit("roomUserUpdate", roomID, "ADD", [...room.users.values()]);
-    if (room.streams.size) this._emit("roomStreamUpdate", roomID, "ADD", [...room.streams.values()], "");
-    const extra = data.roomExtraInfoList || [];
-    if (extra.length) this._emit("roomExtraInfoUpdate", roomID, extra);
+    this._joined(room, data);
     return true;
+  }
+
+  /** After LOGINED: what the room already holds, as ADD events (ZEGO's rule: users, then
+   *  streams, then extra info; never yourself). */
+  _joined(room, data) {
+    const rid = room.roomID;
+    if (room.userUpdate && room.users.size) this._emit("roomUserUpdate", rid, "ADD", [...room.users.values()]);
+    if (room.streams.size) this._emit("roomStreamUpdate", rid, "ADD", [...room.streams.values()], "");
+    const extra = data.roomExtraInfoList || [];
+    if (extra.length) this._emit("roomExtraInfoUpdate", rid, extra);
+  }
+
+  /** Leave fromRoomID and join toRoomID in one step; resolves true.  One `switchRoom`
+   *  request on the old room's socket (docs/protocol.md "Switching rooms"): the server
+   *  checks the new room (token, capacity) before leaving the old one, so a refusal
+   *  rejects with its code (1102016 bad token, 1002034 full, ...) and leaves you in
+   *  fromRoomID with everything as it was (toRoomID gets LOGINING then LOGIN_FAILED).
+   *  On success, in zego_py's (ZEGO's) order: publisherStateUpdate NO_PUBLISH /
+   *  playerStateUpdate NO_PLAY for the old room's streams, the old room's
+   *  DISCONNECTED/LOGOUT, the new room's CONNECTING/LOGINING and CONNECTED/LOGINED, then
+   *  ADD for its users (with isUserStatusNotify) and streams.  Publish again to be heard
+   *  in the new room. */
+  async switchRoom(fromRoomID, toRoomID, config) {
+    const room = typeof fromRoomID === "string" ? this._rooms.get(fromRoomID) : undefined;
+    if (this._destroyed || !room || room.state !== "CONNECTED") {
+      throw new ZegoError(ErrorCode.NOT_LOGIN, `not logged in to room ${fromRoomID}`);
+    }
+    let checked;
+    let data;
+    try {
+      checkRoomID(toRoomID);
+      if (this._rooms.has(toRoomID)) throw new ZegoError(ErrorCode.USER_REPEATED_LOGIN, `already in room ${toRoomID}`);
+      checked = checkSwitchRoomConfig(config);
+      room.switchingTo = toRoomID;
+      data = await room.link.request("switchRoom",
+        { fromRoomID, toRoomID, token: checked.token, config: checked.config });
+    } catch (exc) { // refused (or the socket dropped): still in fromRoomID
+      room.switchingTo = null;
+      room.heldPushes = [];
+      if (exc instanceof ZegoError) {
+        this._emit("roomStateChanged", toRoomID, "LOGINING", 0, "");
+        this._emit("roomStateChanged", toRoomID, "LOGIN_FAILED", exc.code, exc.msg);
+      }
+      throw exc;
+    }
+    await this._move(room, toRoomID, checked, data);
+    this._info(`zego: switched from room ${fromRoomID} to ${toRoomID}`);
+    return true;
+  }
+
+  /** The server has moved the session: the room record and its socket follow, with the
+   *  events a logout and a login would give, then the pushes that beat the reply. */
+  async _move(room, toRoomID, { token, config }, data) {
+    this._cancelTimers(room);
+    await this._onRoomLeaving(room);
+    if (this._rooms.get(room.roomID) === room) this._rooms.delete(room.roomID);
+    this._transition(room, "logout");
+    Object.assign(room, { roomID: toRoomID, token, config, userUpdate: config.userUpdate });
+    this._rooms.set(toRoomID, room);
+    this._transition(room, "login");
+    // the reply has no ping settings: the server's stay as the login gave them
+    this._rememberLogin(room, { pingInterval: room.pingInterval, pingTimeout: room.pingTimeout, ...data });
+    this._transition(room, "login_ok");
+    this._joined(room, data);
+    const held = room.heldPushes;
+    room.heldPushes = [];
+    room.switchingTo = null;
+    for (const push of held) this._onPush(room, push);
   }
 
   /** Keep what a login reply says (on room.link, which must be the link it came on). */
@@ -938,6 +1084,10 @@ export class ZegoExpressEngine {
   // ------------------------------------------------------------------ pushes
   _onPush(room, p) {
     const rid = room.roomID;
+    if (p.roomID !== undefined && p.roomID !== rid) { // a switchRoom in flight: the new
+      if (p.roomID === room.switchingTo) room.heldPushes.push(p); // room's wait for its reply
+      return;
+    }
     switch (p.type) {
       case "userUpdate":
         for (const u of p.userList) {
@@ -975,6 +1125,12 @@ export class ZegoExpressEngine {
       case "customCommand":
         this._emit("IMRecvCustomCommand", rid, p.fromUser, p.command);
         break;
+      case "transparentMessage": {
+        const content = base64ToBytes(p.content);
+        if (content === null) console.warn("zego: dropping a transparent message that is not base64");
+        else this._emit("recvRoomTransparentMessage", rid, { sendUser: p.sendUser, content });
+        break;
+      }
       case "micStatus":
         this._emit("remoteMicStatusUpdate", p.streamID, p.status);
         break;
@@ -1103,10 +1259,10 @@ export class ZegoExpressEngine {
   }
 
   // ------------------------------------------------------------------ messaging
-  async _im(type, roomID, body) {
+  async _im(type, roomID, body, timeoutMs = REQUEST_TIMEOUT_MS) {
     const room = this._room(roomID);
     try {
-      const data = await room.link.request(type, { roomID: room.roomID, ...body });
+      const data = await room.link.request(type, { roomID: room.roomID, ...body }, timeoutMs);
       return { errorCode: 0, extendedData: "", ...data };
     } catch (exc) {
       if (!(exc instanceof ZegoError)) throw exc;
@@ -1139,6 +1295,18 @@ export class ZegoExpressEngine {
     if (typeof value !== "string") throw new ZegoError(ErrorCode.INPUT_PARAM_ERROR, "value must be a string");
     if (utf8Length(value) > 100) throw new ZegoError(ErrorCode.ROOM_EXTRA_VALUE_TOO_LONG);
     return this._im("setRoomExtraInfo", roomID, { key, value });
+  }
+
+  /** Bytes to `recvUserList` (ZegoUser objects; everyone else when empty), who get
+   *  recvRoomTransparentMessage(roomID, {sendUser, content: Uint8Array}).  `content` is a
+   *  Uint8Array of 1..4096 bytes, base64 on the wire (JSON has no binary).  Resolves
+   *  {errorCode, extendedData} as the other IM calls (the server's code, e.g. 1009015 over
+   *  the rate, or 1100002 when no answer comes within `timeOut` s, default 10); bad
+   *  arguments reject.  sendMode ONLY_SERVER (1) is for ZEGO's business-server callback,
+   *  which the bundled server lacks: accepted, delivered to nobody. */
+  async sendTransparentMessage(roomID, message) {
+    const { body, timeoutMs } = checkTransparentMessage(message);
+    return this._im("sendTransparentMessage", roomID, body, timeoutMs);
   }
 
   async setStreamExtraInfo(streamID, extraInfo) {
@@ -1937,10 +2105,9 @@ const NOT_SUPPORTED = {
   // tracks and devices
   replaceTrack: "response", addTrack: "response",
   removeTrack: "response", updatePublishingStream: "response", setCaptureVolume: "response",
-  // SEI, mixing, CDN, rooms
+  // SEI, mixing, CDN
   sendSEI: "false", startMixerTask: "reject", stopMixerTask: "reject",
   addPublishCdnUrl: "response", removePublishCdnUrl: "response",
-  switchRoom: "reject", sendTransparentMessage: "reject",
   // engine set-up that has no meaning here
   setTurnServer: "false", setEngineOptions: "void", use: "void", uploadLog: "void",
   setGeoFence: "void", setRoomScenario: "void", callExperimentalAPI: "void",

@@ -56,8 +56,14 @@ class CaptureTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            assert self.local.source is not None
-            frame = await self.local.source.recv()
+            source = self.local.source
+            assert source is not None
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.local.source is not source:  # useAudioDevice swapped it mid-read
+                    continue
+                raise
             assert isinstance(frame, av.AudioFrame)
             if self.local.muted:
                 self.local.level = 0.0
