@@ -2099,8 +2099,9 @@ async function rtpStats(pc, type) {
 //   rejects ZegoError 1000010 | null | nothing.
 const NOT_SUPPORTED = {
   // video
-  enableVideoCaptureDevice: "resolveFalse", setVideoConfig: "response", useVideoDevice: "response", useFrontCamera: "response",
-  setPlayStreamVideoType: "false", createRemoteStreamView: "null", createLocalStreamView: "null",
+  enableVideoCaptureDevice: "resolveFalse", setVideoConfig: "response",
+  useVideoDevice: "response", useFrontCamera: "response", setPlayStreamVideoType: "false",
+  createRemoteStreamView: "null", createLocalStreamView: "null",
   createZegoStream: "reject", startScreenCapture: "reject",
   // tracks and devices
   replaceTrack: "response", addTrack: "response",
