@@ -7,7 +7,8 @@
   ``lo`` (root only; elsewhere it does nothing), so the server, the engines and every
   Chromium process it spawns share a loopback no other host can see, and Chromium's
   WebRTC stack cannot bind (or send from) any real interface.
-- ``browser()`` launches one Chromium with a fake microphone playing a WAV file; every
+- ``browser()`` launches one Chromium with a fake microphone playing a WAV file (and a
+  fake camera playing a Y4M file, ``write_colour_y4m``); every
   page it opens gets tests/web/analysis.js (``window.zegoAnalysis``: FFT of a
   MediaStream), so no page carries test code.  ``open_page()`` opens a URL in it, and
   ``serve_file()`` answers one URL of the room server's origin with a file of ours
@@ -110,6 +111,24 @@ def write_tone_wav(path: Path, freq: float, seconds: float = 10.0, amplitude: fl
     return path
 
 
+def write_colour_y4m(path: Path, colours: list[tuple[int, int, int]], seconds: float = 1.0,
+                     fps: int = 15, width: int = 320, height: int = 240) -> Path:
+    """A Y4M (I420) of solid RGB colours, ``seconds`` each: Chromium's fake camera plays
+    it in a loop.  BT.601 limited range, what Chromium's capture and VP8 path assume."""
+    frames = []
+    for r, g, b in colours:
+        y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+        u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+        v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+        planes = (np.full(width * height, round(y), np.uint8).tobytes()
+                  + np.full(width * height // 4, round(u), np.uint8).tobytes()
+                  + np.full(width * height // 4, round(v), np.uint8).tobytes())
+        frames += [b"FRAME\n" + planes] * round(seconds * fps)
+    header = f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"".join(frames))
+    return path
+
+
 # ---------------------------------------------------------------------- network namespace
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
@@ -168,12 +187,16 @@ def interface_names() -> list[str]:
 
 # ---------------------------------------------------------------------- Chromium
 @contextlib.asynccontextmanager
-async def browser(playwright: Any, fake_mic_wav: Path | None = None) -> AsyncIterator[Any]:
-    """One Chromium process (fresh profile) with ``fake_mic_wav`` as its microphone."""
+async def browser(playwright: Any, fake_mic_wav: Path | None = None,
+                  fake_camera_y4m: Path | None = None) -> AsyncIterator[Any]:
+    """One Chromium process (fresh profile) with ``fake_mic_wav`` as its microphone and
+    ``fake_camera_y4m`` as its camera (else Chromium's own moving test pattern)."""
     profile = tempfile.mkdtemp(prefix="zego-chromium-")
     args = list(CHROMIUM_FLAGS)
     if fake_mic_wav is not None:
         args.append(f"--use-file-for-fake-audio-capture={fake_mic_wav}")
+    if fake_camera_y4m is not None:
+        args.append(f"--use-file-for-fake-video-capture={fake_camera_y4m}")
     context = await playwright.chromium.launch_persistent_context(
         profile,
         executable_path=CHROMIUM,

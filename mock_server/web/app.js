@@ -1,8 +1,10 @@
-// The voice-room page: log in, publish the microphone, play every stream in the room,
-// show the roster with sound levels.  Query string (all optional):
+// The room page: log in, publish the microphone (and with video=1 the camera), play
+// every stream in the room (each in a <video>, shown when it has video), show the
+// roster with sound levels.  Query string (all optional):
 //   roomID (room1), userID (random), userName, streamID (<userID>_main),
 //   token + appID (instead of the server's /dev/token), publish=0 (listen only),
-//   processing=0 (no echo cancellation / noise suppression / gain control on the mic)
+//   processing=0 (no echo cancellation / noise suppression / gain control on the mic),
+//   video=1 (publish the camera too), videoCodec (VP8 or H264)
 //
 // window.zegoTest is what tests/test_browser.py reads: state(), media(), stats().
 
@@ -15,12 +17,15 @@ const userName = q.get("userName") || userID;
 const streamID = q.get("streamID") || `${userID.replace(/[^A-Za-z0-9_-]/g, "_")}_main`;
 const publish = q.get("publish") !== "0";
 const processing = q.get("processing") !== "0";
+const video = q.get("video") === "1";
+const videoCodec = q.get("videoCodec") || "VP8";
 
 const $ = (id) => document.getElementById(id);
 const users = new Map(); // userID -> {userID, userName}
 const streams = new Map(); // streamID -> ZegoStreamList entry
 const players = new Map(); // streamID -> {state, stream, element}
 const levels = new Map(); // streamID -> 0..100
+const cameras = new Map(); // streamID -> OPEN | MUTE (remoteCameraStatusUpdate)
 const errors = [];
 const events = [];
 let roomState = "DISCONNECTED";
@@ -106,19 +111,29 @@ function esc(text) {
 async function play(zg, stream) {
   const sid = stream.streamID;
   if (players.has(sid)) return;
-  const entry = { state: "PLAY_REQUESTING", stream: null, element: null };
+  const entry = { state: "PLAY_REQUESTING", stream: null, element: null, firstFrameMs: null };
   players.set(sid, entry);
+  const asked = performance.now();
   try {
     const media = await zg.startPlayingStream(sid);
     if (players.get(sid) !== entry) return;
     entry.stream = media;
-    const audio = document.createElement("audio");
-    audio.autoplay = true;
-    audio.srcObject = media;
-    audio.dataset.stream = sid;
-    $("players").appendChild(audio);
-    audio.play().catch(() => notice("Click anywhere to hear the room (autoplay is blocked)."));
-    entry.element = audio;
+    // One <video> per stream: it plays the audio too, and shows only when there is video.
+    const element = document.createElement("video");
+    element.autoplay = true;
+    element.playsInline = true;
+    element.srcObject = media;
+    element.dataset.stream = sid;
+    element.title = sid;
+    element.hidden = media.getVideoTracks().length === 0;
+    // how long the first picture took from asking to play (a keyframe must come first)
+    element.addEventListener("loadeddata", () => {
+      entry.firstFrameMs = Math.round(performance.now() - asked);
+      log("first video frame", sid, `${entry.firstFrameMs} ms`);
+    }, { once: true });
+    $("videos").appendChild(element);
+    element.play().catch(() => notice("Click anywhere to hear the room (autoplay is blocked)."));
+    entry.element = element;
   } catch (exc) {
     if (players.get(sid) === entry) players.delete(sid);
     fail(`play ${sid}`, exc);
@@ -242,6 +257,10 @@ async function main() {
     for (const m of list) log(`message from ${m.fromUser.userID}: ${m.message}`);
   });
   zg.on("remoteMicStatusUpdate", (sid, status) => log("remoteMicStatusUpdate", sid, status));
+  zg.on("remoteCameraStatusUpdate", (sid, status) => {
+    cameras.set(sid, status);
+    log("remoteCameraStatusUpdate", sid, status);
+  });
   zg.on("soundLevelUpdate", (list) => {
     for (const item of list) levels.set(item.streamID, item.soundLevel);
     render();
@@ -251,9 +270,15 @@ async function main() {
   zg.setSoundLevelDelegate(true, 500);
   if (publish) {
     localStream = await zg.createStream({
-      camera: { audio: true, video: false, AEC: processing, AGC: processing, ANS: processing },
+      camera: { audio: true, video, AEC: processing, AGC: processing, ANS: processing },
     });
-    zg.startPublishingStream(streamID, localStream);
+    if (video) {
+      const preview = $("local-video");
+      preview.srcObject = localStream;
+      preview.hidden = false;
+      preview.play().catch(() => {});
+    }
+    zg.startPublishingStream(streamID, localStream, { videoCodec });
   }
   // Without autoplay permission, audio starts on the first click.
   document.addEventListener("click", () => {
@@ -271,12 +296,16 @@ window.zegoTest = {
     users: [...users.keys()].sort(),
     streams: [...streams.keys()].sort(),
     players: Object.fromEntries([...players].map(([sid, e]) => [sid, e.state])),
+    firstFrameMs: Object.fromEntries([...players].map(([sid, e]) => [sid, e.firstFrameMs])),
     levels: Object.fromEntries(levels),
+    cameras: Object.fromEntries(cameras),
     errors: [...errors],
     events: [...events],
   }),
   // the MediaStream of a played stream, or our own microphone by our streamID
   media: (sid) => (sid === streamID ? localStream : (players.get(sid) || {}).stream) || null,
+  // the <video> that shows a played stream, or our own preview by our streamID
+  element: (sid) => (sid === streamID ? $("local-video") : (players.get(sid) || {}).element) || null,
   stats: (sid) => stats(window.zegoTest.engine, sid),
 };
 window.zegoTest.ready = main().then(() => true, (exc) => {

@@ -4,8 +4,8 @@
 // protocol as zego_py's Python engine (zego_py/protocol.py: one JSON object per
 // WebSocket text frame, {"v":1,"id":n,"type":...} requests, "reply" answers, pushes)
 // and the same media path: one RTCPeerConnection per published or played stream to the
-// server's Opus forwarding relay, non-trickle (the offer is sent once ICE gathering is
-// complete), Opus only.
+// server's forwarding relay, non-trickle (the offer is sent once ICE gathering is
+// complete): Opus audio and VP8 or H.264 video, forwarded unchanged.
 //
 // Names, arguments, events and error codes are ZEGO's (docs/browser.md lists them):
 //
@@ -13,9 +13,9 @@
 //   const zg = new ZegoExpressEngine(appID, "ws://127.0.0.1:9000/ws");
 //   zg.on("roomStreamUpdate", async (roomID, type, list) => { ... });
 //   await zg.loginRoom("room1", token, { userID: "alice" }, { userUpdate: true });
-//   const mic = await zg.createStream({ camera: { audio: true, video: false } });
-//   zg.startPublishingStream("alice_main", mic);
-//   audioElement.srcObject = await zg.startPlayingStream("bob_main");
+//   const cam = await zg.createStream({ camera: { audio: true, video: true } });
+//   zg.startPublishingStream("alice_main", cam);       // VP8; { videoCodec: "H264" }
+//   videoElement.srcObject = await zg.startPlayingStream("bob_main");
 //
 // Errors: room calls reject with {code, msg}; stream calls throw/reject with
 // {errorCode, extendedData}.  Every error thrown here is a ZegoError carrying all four
@@ -44,6 +44,7 @@ export const PROTOCOL = {
     unpublish: ["streamID"],
     setStreamExtraInfo: ["streamID", "extraInfo"],
     setMicStatus: ["streamID", "status"],
+    setCameraStatus: ["streamID", "status"],
     play: ["streamID", "sdp"],
     stopPlay: ["streamID"],
   },
@@ -58,6 +59,7 @@ export const PROTOCOL = {
     customCommand: ["roomID", "fromUser", "command"],
     transparentMessage: ["roomID", "sendUser", "content"],
     micStatus: ["streamID", "status"],
+    cameraStatus: ["streamID", "status"],
     playEnded: ["streamID", "code"],
     kickout: ["roomID", "code", "message"],
     error: ["code", "message"],
@@ -305,14 +307,14 @@ const VIDEO_OPTIONS = [
   "videoCodec", "sourceID",
 ];
 
-/** Warn once for each key of `options` outside `supported`.  Video options are
- *  recognised (ZEGO's) but have no effect: the room server relays audio only; a falsy
- *  video option changes nothing, so it is not worth a warning. */
+/** Warn once for each key of `options` outside `supported`.  A video option ZEGO has
+ *  but this call does not take (facingMode, keyFrameInterval, ...) is named as such; a
+ *  falsy one changes nothing, so it is not worth a warning. */
 function ignoreOthers(where, options, supported) {
   for (const [key, value] of Object.entries(options || {})) {
     if (supported.includes(key)) continue;
     if (VIDEO_OPTIONS.includes(key)) {
-      if (value) warnOnce(`${where}.${key}`, `${where}: ${key} is ignored (the room server relays audio only)`);
+      if (value) warnOnce(`${where}.${key}`, `${where}: video option ${key} is not supported here and is ignored`);
     } else {
       warnOnce(`${where}.${key}`, `${where}: option ${key} is not supported here and is ignored`);
     }
@@ -524,12 +526,13 @@ export const EVENT_NAMES = new Set([
   "recvRoomTransparentMessage",
   "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
   "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
+  "remoteCameraStatusUpdate",
 ]);
 
 // ZEGO Web events this engine never emits (video, devices, SEI, mixing, ...): `on()`
 // takes them, as ZEGO's does, and warns once that they will not fire.
 export const SILENT_EVENTS = new Set([
-  "remoteCameraStatusUpdate", "playerRecvSEI", "networkQuality", "deviceError",
+  "playerRecvSEI", "networkQuality", "deviceError",
   "screenSharingEnded", "videoDeviceStateChanged", "audioDeviceStateChanged",
   "exceptionUpdate", "playerVideoTrackUpdate", "playerAudioTrackUpdate", "hallStateUpdate",
   "mixerSoundLevelUpdate", "mixerRelayCDNStateUpdate",
@@ -538,17 +541,48 @@ export const SILENT_EVENTS = new Set([
 ]);
 
 // ---------------------------------------------------------------------- WebRTC helpers
-function preferOpus(pc) {
-  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("audio");
-  if (!caps) return;
-  const opus = caps.codecs.filter((c) => c.mimeType.toLowerCase() === "audio/opus");
+// ZEGO's videoQuality presets (ZegoLocalStreamConfig): 1..3; 4 is "custom" (width,
+// height, frameRate, bitrate as given).  Bitrates in kbps.
+const VIDEO_PRESETS = {
+  1: { width: 320, height: 240, frameRate: 15, bitrate: 300 },
+  2: { width: 640, height: 480, frameRate: 15, bitrate: 800 },
+  3: { width: 1280, height: 720, frameRate: 20, bitrate: 1500 },
+};
+const VIDEO_DEFAULT = VIDEO_PRESETS[2];
+
+/** The receiver codecs an offer of `kind` lists: Opus alone for audio; for video what
+ *  the relay forwards unchanged, VP8 and H.264 constrained baseline with
+ *  packetization-mode 1 (what aiortc decodes), and their RTX.  A publisher offers the
+ *  one `videoCodec`; a player (null) both, and the relay keeps the publisher's. */
+function offeredCodecs(kind, videoCodec) {
+  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities(kind);
+  if (!caps) return null;
+  const mime = (c) => c.mimeType.toLowerCase();
+  if (kind === "audio") return caps.codecs.filter((c) => mime(c) === "audio/opus");
+  const vp8 = caps.codecs.filter((c) => mime(c) === "video/vp8");
+  const h264 = caps.codecs.filter((c) => mime(c) === "video/h264"
+    && /profile-level-id=42e01f/.test(c.sdpFmtpLine || "") && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+  const wanted = { VP8: vp8, H264: h264 }[videoCodec] || [...vp8, ...h264];
+  if (wanted.length === 0) return null;
+  return [...wanted, ...caps.codecs.filter((c) => mime(c) === "video/rtx")];
+}
+
+function preferCodecs(pc, videoCodec) {
   for (const transceiver of pc.getTransceivers()) {
+    const kind = transceiver.receiver.track.kind;
+    const codecs = offeredCodecs(kind, videoCodec);
+    if (!codecs) continue;
     try {
-      transceiver.setCodecPreferences(opus);
+      transceiver.setCodecPreferences(codecs);
     } catch (exc) {
-      console.warn("zego: setCodecPreferences(opus) failed", exc);
+      console.warn(`zego: setCodecPreferences(${kind}) failed`, exc);
     }
   }
+}
+
+function senderOf(pc, kind) {
+  return pc.getSenders().find((s) => (s.track ? s.track.kind : null) === kind)
+    || pc.getTransceivers().find((t) => t.receiver.track.kind === kind)?.sender;
 }
 
 /** Resolve once ICE gathering is complete: the server takes a whole (non-trickle) offer. */
@@ -686,7 +720,7 @@ export class ZegoExpressEngine {
         console.warn(`zego: on(${event}): no such ZEGO event`);
         return false;
       }
-      warnOnce(`event.${event}`, `on(${event}): this engine never emits it (audio only)`);
+      warnOnce(`event.${event}`, `on(${event}): this engine never emits it`);
     }
     if (!this._handlers.has(event)) this._handlers.set(event, []);
     this._handlers.get(event).push(callback);
@@ -737,8 +771,8 @@ export class ZegoExpressEngine {
   }
 
   /** ZEGO's ZegoCapabilityDetection for this browser: what it can do, as ZEGO reports it
-   *  (its video codecs too, so ZEGO's samples that require H264 or VP8 run), although the
-   *  room server relays audio only.  `result` is whether a voice call can work here.
+   *  (its video codecs too, so ZEGO's samples that require H264 or VP8 run).  `result`
+   *  is whether a voice call can work here.
    *  With checkType ("webRTC", "microphone", ..., "H264"), only that check. */
   async checkSystemRequirements(checkType, _checkLevel) {
     const media = navigator.mediaDevices;
@@ -1100,6 +1134,9 @@ export class ZegoExpressEngine {
       case "micStatus":
         this._emit("remoteMicStatusUpdate", p.streamID, p.status);
         break;
+      case "cameraStatus":
+        this._emit("remoteCameraStatusUpdate", p.streamID, p.status);
+        break;
       case "playEnded":
         this._onPlayEnded(p.streamID, p.code);
         break;
@@ -1288,10 +1325,11 @@ export class ZegoExpressEngine {
 
   // ------------------------------------------------------------------ local streams
   /** A local stream (a MediaStream) from ZEGO's ZegoLocalStreamConfig: {camera: {audio,
-   *  audioInput, ANS, AGC, AEC, channelCount, audioBitrate}} is the microphone, {custom:
-   *  {source: MediaStream | HTMLMediaElement}} anything else.  The default (no argument)
-   *  is ZEGO's camera and microphone: here the microphone.  Video options are ignored
-   *  with a warning (the room server relays audio only); screen capture rejects 1000010. */
+   *  audioInput, ANS, AGC, AEC, channelCount, audioBitrate, video, videoInput,
+   *  videoQuality, width, height, frameRate, bitrate}} is the microphone and (video:
+   *  true) the camera, {custom: {source: MediaStream | HTMLMediaElement}} anything else.
+   *  The default (no argument) is ZEGO's: camera and microphone.  Screen capture rejects
+   *  1000010. */
   async createStream(source) {
     source = source ?? { camera: { audio: true, video: true } };
     const kinds = source && typeof source === "object"
@@ -1305,9 +1343,11 @@ export class ZegoExpressEngine {
     let stream;
     if (kind === "camera") {
       ignoreOthers("createStream camera", cfg,
-        ["audio", "audioInput", "ANS", "AGC", "AEC", "channelCount", "audioBitrate"]);
-      if (cfg.audio === false) {
-        throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "audio: false leaves nothing to capture (video is not relayed)");
+        ["audio", "audioInput", "ANS", "AGC", "AEC", "channelCount", "audioBitrate",
+          "video", "videoInput", "videoQuality", "width", "height", "frameRate", "bitrate"]);
+      const wantVideo = cfg.video ?? true;
+      if (cfg.audio === false && !wantVideo) {
+        throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "audio: false and video: false leave nothing to capture");
       }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         throw new ZegoError(ErrorCode.DEVICE_UNAVAILABLE,
@@ -1320,13 +1360,23 @@ export class ZegoExpressEngine {
         channelCount: cfg.channelCount ?? 1,
       };
       if (cfg.audioInput && cfg.audioInput !== "default") audio.deviceId = { exact: cfg.audioInput };
+      const shape = { ...(VIDEO_PRESETS[cfg.videoQuality] || VIDEO_DEFAULT) };
+      for (const key of ["width", "height", "frameRate", "bitrate"]) {
+        if (cfg.videoQuality === 4 && cfg[key] > 0) shape[key] = cfg[key];
+      }
+      const video = wantVideo ? {
+        width: { ideal: shape.width }, height: { ideal: shape.height },
+        frameRate: { ideal: shape.frameRate },
+      } : false;
+      if (video && cfg.videoInput && cfg.videoInput !== "default") video.deviceId = { exact: cfg.videoInput };
       try {
-        stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+        stream = await navigator.mediaDevices.getUserMedia({ audio: cfg.audio === false ? false : audio, video });
       } catch (exc) {
         throw deviceError(exc);
       }
       this._localStreams.set(stream, {
         kind: "microphone", audioMuted: false, audioBitrate: cfg.audioBitrate, constraints: audio,
+        videoMuted: false, videoBitrate: wantVideo ? shape.bitrate : undefined,
       });
       this._applyMute(stream);
     } else if (kind === "custom") {
@@ -1335,10 +1385,12 @@ export class ZegoExpressEngine {
       if (typeof MediaStream !== "undefined" && src instanceof MediaStream) stream = src;
       else if (src && typeof src.captureStream === "function") stream = src.captureStream();
       else throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "custom source must be a MediaStream or a media element");
-      if (stream.getAudioTracks().length === 0) throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio");
-      this._localStreams.set(stream, { kind: "custom", audioMuted: false, audioBitrate: cfg.audioBitrate });
+      if (stream.getTracks().length === 0) throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio or video");
+      this._localStreams.set(stream, {
+        kind: "custom", audioMuted: false, audioBitrate: cfg.audioBitrate, videoMuted: false,
+      });
     } else {
-      warnOnce("createStream.screen", "createStream: screen capture is not supported (audio-only room server)");
+      warnOnce("createStream.screen", "createStream: screen capture is not supported here");
       throw new ZegoError(ErrorCode.FEATURE_NOT_SUPPORTED, "screen capture is not supported");
     }
     return stream;
@@ -1392,7 +1444,7 @@ export class ZegoExpressEngine {
     const track = fresh.getAudioTracks()[0];
     const senders = [...this._publishing.values()]
       .filter((pub) => pub.stream === localStream && pub.pc)
-      .map((pub) => pub.pc.getSenders()[0]);
+      .map((pub) => senderOf(pub.pc, "audio")).filter(Boolean);
     await Promise.all(senders.map((sender) => sender.replaceTrack(track)));
     localStream.addTrack(track);
     for (const t of old) localStream.removeTrack(t);
@@ -1431,6 +1483,27 @@ export class ZegoExpressEngine {
     return true;
   }
 
+  /** Send black frames instead of the camera (the track is disabled, as ZEGO Web does);
+   *  players get remoteCameraStatusUpdate MUTE. */
+  mutePublishStreamVideo(localStream, mute) {
+    const info = this._localStreams.get(localStream);
+    if (!info || localStream.getVideoTracks().length === 0) return false;
+    info.videoMuted = Boolean(mute);
+    for (const track of localStream.getVideoTracks()) track.enabled = !info.videoMuted;
+    for (const pub of this._publishing.values()) if (pub.stream === localStream) this._sendCameraStatus(pub);
+    return true;
+  }
+
+  async _sendCameraStatus(pub) {
+    const info = this._localStreams.get(pub.stream);
+    const status = info && info.videoMuted ? "MUTE" : "OPEN";
+    if (status === pub.cameraStatusSent || pub.state !== "PUBLISHING") return;
+    pub.cameraStatusSent = status;
+    try {
+      await pub.room.link.request("setCameraStatus", { streamID: pub.streamID, status });
+    } catch (_) { /* the room is going away */ }
+  }
+
   muteMicrophone(mute) {
     this._micMuted = Boolean(mute);
     for (const stream of this._localStreams.keys()) this._applyMute(stream);
@@ -1459,11 +1532,11 @@ export class ZegoExpressEngine {
     return this._serverIce || [];
   }
 
-  async _connectPeer(setup, exchange, failureCode) {
+  async _connectPeer(setup, exchange, failureCode, videoCodec = null) {
     const pc = new RTCPeerConnection({ iceServers: this._iceServers(), bundlePolicy: "max-bundle" });
     try {
       setup(pc);
-      preferOpus(pc);
+      preferCodecs(pc, videoCodec);
       await pc.setLocalDescription(await pc.createOffer());
       await gatheringComplete(pc);
       const reply = await exchange(pc.localDescription.sdp);
@@ -1504,13 +1577,14 @@ export class ZegoExpressEngine {
 
   /** true = the request went out (publisherStateUpdate tells the outcome); false = this
    *  engine already publishes streamID.  Throws {errorCode} for bad arguments.  Options:
-   *  extraInfo, roomID; ZEGO's others are ignored with a warning. */
+   *  extraInfo, roomID, videoCodec ("VP8", the default, or "H264"); ZEGO's others are
+   *  ignored with a warning. */
   startPublishingStream(streamID, localStream, publishOption = {}) {
     checkStreamID(streamID);
     const option = publishOption || {};
     const room = this._roomFor(option);
     if (typeof MediaStream === "undefined" || !(localStream instanceof MediaStream)
-      || localStream.getAudioTracks().length === 0) {
+      || localStream.getTracks().length === 0) {
       throw new ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream");
     }
     if (this._publishing.has(streamID)) {
@@ -1518,13 +1592,17 @@ export class ZegoExpressEngine {
       return false;
     }
     const extraInfo = checkStreamExtraInfo(option.extraInfo ?? "");
-    ignoreOthers("startPublishingStream", option, ["extraInfo", "roomID"]);
+    ignoreOthers("startPublishingStream", option, ["extraInfo", "roomID", "videoCodec"]);
+    const videoCodec = String(option.videoCodec || "VP8").toUpperCase();
+    if (!["VP8", "H264"].includes(videoCodec)) {
+      throw new ZegoError(ErrorCode.INPUT_PARAM_ERROR, `videoCodec ${option.videoCodec}: VP8 or H264 only`);
+    }
     if (!this._localStreams.has(localStream)) {
-      this._localStreams.set(localStream, { kind: "custom", audioMuted: false });
+      this._localStreams.set(localStream, { kind: "custom", audioMuted: false, videoMuted: false });
     }
     const pub = {
       streamID, room, stream: localStream, extraInfo, state: "NO_PUBLISH", pc: null,
-      micStatusSent: "OPEN", attempt: 0, quality: null,
+      micStatusSent: "OPEN", cameraStatusSent: "OPEN", attempt: 0, quality: null, videoCodec,
     };
     this._publishing.set(streamID, pub);
     this._publisherState(pub, "start");
@@ -1535,19 +1613,24 @@ export class ZegoExpressEngine {
   async _negotiatePublish(pub) {
     const attempt = ++pub.attempt;
     const current = () => this._publishing.get(pub.streamID) === pub && pub.attempt === attempt;
-    const track = pub.stream.getAudioTracks()[0];
-    const kbps = (this._localStreams.get(pub.stream) || {}).audioBitrate;
+    const info = this._localStreams.get(pub.stream) || {};
+    const send = (peer, track, kbps) => peer.addTransceiver(track, {
+      direction: "sendonly", streams: [pub.stream],
+      sendEncodings: kbps > 0 ? [{ maxBitrate: kbps * 1000 }] : undefined,
+    });
     let pc;
     try {
       pc = await this._connectPeer(
-        (peer) => peer.addTransceiver(track, {
-          direction: "sendonly", streams: [pub.stream],
-          sendEncodings: kbps > 0 ? [{ maxBitrate: kbps * 1000 }] : undefined,
-        }),
+        (peer) => {
+          const audio = pub.stream.getAudioTracks()[0];
+          const video = pub.stream.getVideoTracks()[0];
+          if (audio) send(peer, audio, info.audioBitrate);
+          if (video) send(peer, video, info.videoBitrate);
+        },
         (sdp) => pub.room.link.request("publish", {
           roomID: pub.room.roomID, streamID: pub.streamID, extraInfo: pub.extraInfo, sdp,
         }),
-        ErrorCode.PUBLISH_INNER_ERROR);
+        ErrorCode.PUBLISH_INNER_ERROR, pub.videoCodec);
     } catch (exc) {
       if (current()) {
         this._publishing.delete(pub.streamID);
@@ -1560,14 +1643,16 @@ export class ZegoExpressEngine {
       return;
     }
     pub.pc = pc;
-    const sender = pc.getSenders()[0];
+    const sender = senderOf(pc, "audio");
     const now = pub.stream.getAudioTracks()[0];
-    if (sender.track !== now) sender.replaceTrack(now); // the microphone changed meanwhile
+    if (sender && now && sender.track !== now) sender.replaceTrack(now); // the microphone changed meanwhile
     this._watch(pc, pub, (p) => this._republish(p));
     this._publisherState(pub, "connected");
     pub.micStatusSent = "OPEN"; // a new publish starts OPEN at the server
+    pub.cameraStatusSent = "OPEN";
     this._ensureQualityLoop();
     if (this._streamMuted(pub.stream)) this._sendMicStatus(pub);
+    this._sendCameraStatus(pub);
   }
 
   /** Publish again on a new peer connection (after a re-login or a failed media path). */
@@ -1613,19 +1698,21 @@ export class ZegoExpressEngine {
   }
 
   /** Play any stream by its ID; resolves a MediaStream once media flows.  Attach it to
-   *  an <audio> element to hear it.  ZEGO's ZegoWebPlayOption: audio (false: muted),
-   *  jitterBufferTarget (ms), roomID; video and CDN options are ignored with a warning.
+   *  a <video> (or <audio>) element.  ZEGO's ZegoWebPlayOption: audio (false: muted),
+   *  video (default true: the stream's video track, if it has one), jitterBufferTarget
+   *  (ms), roomID; CDN options are ignored with a warning.
    *  The MediaStream stays the same when the stream is played again after a re-login. */
   async startPlayingStream(streamID, playOption = {}) {
     checkStreamID(streamID);
     const { resourceMode, ...option } = playOption || {};
     if (resourceMode) warnOnce("startPlayingStream.resourceMode", `startPlayingStream: resourceMode ${resourceMode} is not supported: playing over RTC`);
-    ignoreOthers("startPlayingStream", option, ["audio", "roomID", "jitterBufferTarget"]);
+    ignoreOthers("startPlayingStream", option, ["audio", "video", "roomID", "jitterBufferTarget"]);
     const room = this._roomFor(option);
     if (this._playing.has(streamID)) throw new ZegoError(ErrorCode.REPEATED_PULL_STREAM);
     const play = {
       streamID, room, state: "NO_PLAY", pc: null, stream: new MediaStream(), sink: null,
-      muted: option.audio === false, jitterBufferTarget: option.jitterBufferTarget,
+      muted: option.audio === false, video: option.video !== false, videoMuted: false,
+      jitterBufferTarget: option.jitterBufferTarget,
       attempt: 0, generation: 0, quality: null,
     };
     this._playing.set(streamID, play);
@@ -1656,7 +1743,10 @@ export class ZegoExpressEngine {
   async _negotiatePlay(play) {
     const attempt = ++play.attempt;
     const pc = await this._connectPeer(
-      (peer) => peer.addTransceiver("audio", { direction: "recvonly" }),
+      (peer) => {
+        peer.addTransceiver("audio", { direction: "recvonly" });
+        if (play.video) peer.addTransceiver("video", { direction: "recvonly" });
+      },
       (sdp) => play.room.link.request("play", { streamID: play.streamID, sdp }),
       ErrorCode.PLAY_STREAM_NOT_FOUND);
     if (this._playing.get(play.streamID) !== play || play.attempt !== attempt) {
@@ -1664,13 +1754,19 @@ export class ZegoExpressEngine {
       throw new ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting");
     }
     play.pc = pc;
-    const receiver = pc.getReceivers()[0];
-    if (play.jitterBufferTarget !== undefined && "jitterBufferTarget" in receiver) {
-      receiver.jitterBufferTarget = play.jitterBufferTarget;
+    // The relay rejects (port 0) a video m-line when the stream has no video.
+    const live = pc.getTransceivers().filter((t) => t.currentDirection === "recvonly")
+      .map((t) => t.receiver);
+    for (const receiver of live) {
+      if (play.jitterBufferTarget !== undefined && "jitterBufferTarget" in receiver) {
+        receiver.jitterBufferTarget = play.jitterBufferTarget;
+      }
     }
-    const old = play.stream.getAudioTracks();
-    receiver.track.enabled = !play.muted;
-    play.stream.addTrack(receiver.track);
+    const old = play.stream.getTracks();
+    for (const { track } of live) {
+      track.enabled = !(track.kind === "audio" ? play.muted : play.videoMuted);
+      play.stream.addTrack(track);
+    }
     for (const track of old) {
       play.stream.removeTrack(track);
       track.stop();
@@ -1749,6 +1845,20 @@ export class ZegoExpressEngine {
     play.muted = Boolean(mute);
     for (const track of play.stream.getAudioTracks()) track.enabled = !play.muted;
     return true;
+  }
+
+  /** Stop rendering the stream's video (its track is disabled: the element shows black). */
+  async mutePlayStreamVideo(streamID, mute) {
+    const play = this._playing.get(streamID);
+    if (!play || play.stream.getVideoTracks().length === 0) return false;
+    play.videoMuted = Boolean(mute);
+    for (const track of play.stream.getVideoTracks()) track.enabled = !play.videoMuted;
+    return true;
+  }
+
+  async muteAllPlayVideoStreams(mute) {
+    const results = await Promise.all([...this._playing.keys()].map((s) => this.mutePlayStreamVideo(s, mute)));
+    return results.every(Boolean);
   }
 
   async muteAllPlayAudioStreams(mute) {
@@ -1875,10 +1985,11 @@ export class ZegoExpressEngine {
     for (const pub of [...this._publishing.values()]) {
       const pc = pub.pc;
       if (!pc || pub.state !== "PUBLISHING") continue;
-      const s = await rtpStats(pc, "outbound-rtp");
-      const r = this._rates(pc, now, s.bytesSent || 0, s.packetsSent || 0, s.remoteLost || 0);
+      const { audio: s, video: v } = await rtpStats(pc, "outbound-rtp");
+      const r = this._rates(pc, "audio", now, s.bytesSent || 0, s.packetsSent || 0, s.remoteLost || 0);
+      const info = this._localStreams.get(pub.stream) || {};
       pub.quality = {
-        video: videoZero(),
+        video: this._videoQuality(pc, now, v, v.bytesSent, v.packetsSent, v.remoteLost, info.videoMuted),
         audio: {
           audioBitrate: r.bitrate, audioCodec: "opus", audioFPS: r.fps,
           audioPacketsLost: s.remoteLost || 0, audioPacketsLostRate: r.lossRate,
@@ -1891,10 +2002,14 @@ export class ZegoExpressEngine {
     for (const play of [...this._playing.values()]) {
       const pc = play.pc;
       if (!pc || play.state !== "PLAYING") continue;
-      const s = await rtpStats(pc, "inbound-rtp");
-      const r = this._rates(pc, now, s.bytesReceived || 0, s.packetsReceived || 0, s.packetsLost || 0);
+      const { audio: s, video: v } = await rtpStats(pc, "inbound-rtp");
+      const r = this._rates(pc, "audio", now, s.bytesReceived || 0, s.packetsReceived || 0, s.packetsLost || 0);
       play.quality = {
-        video: { ...videoZero(), videoRenderFPS: 0, videoFramesDecoded: 0, videoFramesDropped: 0 },
+        video: {
+          ...this._videoQuality(pc, now, v, v.bytesReceived, v.packetsReceived, v.packetsLost, play.videoMuted),
+          videoRenderFPS: round1(v.framesPerSecond || 0),
+          videoFramesDecoded: v.framesDecoded || 0, videoFramesDropped: v.framesDropped || 0,
+        },
         audio: {
           audioBitrate: r.bitrate, audioCodec: "opus", audioFPS: r.fps,
           audioPacketsLost: s.packetsLost || 0, audioPacketsLostRate: r.lossRate,
@@ -1911,10 +2026,27 @@ export class ZegoExpressEngine {
     }
   }
 
-  /** Rates since the last report on the same peer connection, or since it connected. */
-  _rates(pc, now, bytes, packets, lost) {
-    const last = this._qualityLast.get(pc) || { now: pc.connectedAt ?? now, bytes: 0, packets: 0, lost: 0 };
-    this._qualityLast.set(pc, { now, bytes, packets, lost });
+  /** ZEGO's video quality fields from one outbound-rtp or inbound-rtp video entry
+   *  (all zero when the peer connection carries no video). */
+  _videoQuality(pc, now, v, bytes, packets, lost, muted) {
+    if (!v.kind) return videoZero();
+    const r = this._rates(pc, "video", now, bytes || 0, packets || 0, lost || 0);
+    const codec = (v.codec || "").replace(/^video\//i, "");
+    return {
+      frameWidth: v.frameWidth || 0, frameHeight: v.frameHeight || 0,
+      videoBitrate: r.bitrate, videoFPS: round1(v.framesPerSecond || 0), videoTransferFPS: r.fps,
+      videoPacketsLost: lost || 0, videoPacketsLostRate: r.lossRate, videoQuality: grade(r.lossRate),
+      googCodecName: codec, muteState: muted ? "1" : "0",
+    };
+  }
+
+  /** Rates of one kind since the last report on the same peer connection, or since it
+   *  connected. */
+  _rates(pc, kind, now, bytes, packets, lost) {
+    const kinds = this._qualityLast.get(pc) || {};
+    const last = kinds[kind] || { now: pc.connectedAt ?? now, bytes: 0, packets: 0, lost: 0 };
+    kinds[kind] = { now, bytes, packets, lost };
+    this._qualityLast.set(pc, kinds);
     if (now <= last.now) return { bitrate: 0, fps: 0, lossRate: 0 };
     const span = (now - last.now) / 1000;
     const newLost = Math.max(0, lost - last.lost);
@@ -1941,29 +2073,35 @@ function grade(lossRate) {
   return i < 0 ? 4 : i;
 }
 
+/** {audio, video}: the `type` RTP entry of each kind (with its codec's mimeType as
+ *  `codec`) and remote-inbound-rtp's packetsLost as `remoteLost`. */
 async function rtpStats(pc, type) {
-  const out = {};
+  const out = { audio: {}, video: {} };
   const report = await pc.getStats().catch(() => null); // closed meanwhile
   if (report === null) return out;
   report.forEach((s) => {
-    if (s.type === type && s.kind === "audio") Object.assign(out, s);
-    if (s.type === "remote-inbound-rtp" && s.kind === "audio") out.remoteLost = s.packetsLost;
+    if (!(s.kind in out)) return;
+    if (s.type === type) {
+      Object.assign(out[s.kind], s);
+      const codec = s.codecId && report.get(s.codecId);
+      if (codec) out[s.kind].codec = codec.mimeType;
+    }
+    if (s.type === "remote-inbound-rtp") out[s.kind].remoteLost = s.packetsLost;
   });
   return out;
 }
 
 // ---------------------------------------------------------------------- calls we lack
-// ZEGO Web calls with no counterpart on an audio-only room server (video, SEI, mixing,
+// ZEGO Web calls with no counterpart here (live video changes, SEI, mixing,
 // CDN, proxies, ...).  Each exists, so a page written for ZEGO runs on; it warns once and
 // returns what ZEGO returns when the call fails:
 //   false | resolves false | resolves {errorCode: 1000010, extendedData} |
 //   rejects ZegoError 1000010 | null | nothing.
 const NOT_SUPPORTED = {
   // video
-  mutePublishStreamVideo: "false", enableVideoCaptureDevice: "resolveFalse",
-  mutePlayStreamVideo: "resolveFalse", muteAllPlayVideoStreams: "resolveFalse",
-  setVideoConfig: "response", useVideoDevice: "response", useFrontCamera: "response",
-  setPlayStreamVideoType: "false", createRemoteStreamView: "null", createLocalStreamView: "null",
+  enableVideoCaptureDevice: "resolveFalse", setVideoConfig: "response",
+  useVideoDevice: "response", useFrontCamera: "response", setPlayStreamVideoType: "false",
+  createRemoteStreamView: "null", createLocalStreamView: "null",
   createZegoStream: "reject", startScreenCapture: "reject",
   // tracks and devices
   replaceTrack: "response", addTrack: "response",
@@ -1991,7 +2129,7 @@ for (const [name, result] of Object.entries(NOT_SUPPORTED)) {
     configurable: true,
     writable: true,
     value() {
-      warnOnce(`call.${name}`, `${name} is not supported by this SDK (audio-only room server); it does nothing`);
+      warnOnce(`call.${name}`, `${name} is not supported by this SDK; it does nothing`);
       return NOT_SUPPORTED_RESULTS[result](name);
     },
   });

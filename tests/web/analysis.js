@@ -1,6 +1,7 @@
-// Audio analysis for tests/test_browser.py, injected into every page the tests open
-// (Playwright's add_init_script), so neither the bundled page nor a ZEGO sample page
-// carries test code: window.zegoAnalysis.spectrum(mediaStream, {ms, freqs}).
+// Audio and video analysis for tests/test_browser.py, injected into every page the tests
+// open (Playwright's add_init_script), so neither the bundled page nor a ZEGO sample page
+// carries test code: window.zegoAnalysis.spectrum(mediaStream, {ms, freqs}) and
+// window.zegoAnalysis.colours(videoElement, {ms, every, top}).
 "use strict";
 
 (() => {
@@ -100,5 +101,37 @@ async function spectrum(media, { ms = 2000, freqs = [] } = {}) {
   };
 }
 
-window.zegoAnalysis = { spectrum };
+/** What a playing <video> shows, read through a canvas every `every` ms for `ms`:
+ *  [{t (ms since the call), w, h, rgb: the mean [r, g, b] of the frame below the top
+ *  `top` share (zego_py's test pattern draws its frame number there)}], once a frame
+ *  has been decoded (waited for up to 5 s; `first` is how long that took). */
+async function colours(element, { ms = 3000, every = 100, top = 0.35 } = {}) {
+  if (!element) return { error: "no such element" };
+  const start = performance.now();
+  while (element.videoWidth === 0 && performance.now() - start < 5000) await sleep(20);
+  const first = performance.now() - start;
+  if (element.videoWidth === 0) return { error: "no video frame within 5 s", first };
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const samples = [];
+  const begin = performance.now();
+  while (performance.now() - begin < ms) {
+    const w = element.videoWidth, h = element.videoHeight;
+    canvas.width = w;
+    canvas.height = h;
+    ctx.drawImage(element, 0, 0, w, h);
+    const y0 = Math.floor(h * top);
+    const data = ctx.getImageData(0, y0, w, h - y0).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < data.length; i += 4) {
+      sum[0] += data[i]; sum[1] += data[i + 1]; sum[2] += data[i + 2];
+    }
+    const n = data.length / 4;
+    samples.push({ t: Math.round(performance.now() - begin), w, h, rgb: sum.map((v) => Math.round(v / n)) });
+    await sleep(every);
+  }
+  return { first: Math.round(first), samples };
+}
+
+window.zegoAnalysis = { spectrum, colours };
 })();
