@@ -39,6 +39,8 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
+    "exceptionUpdate",  # (stream, {code, message}): media/exception_watch.py
+    "playerAudioTrackUpdate",  # (streamID, track)
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import validation
@@ -19,6 +21,8 @@ from ..errors import ErrorCode, ZegoError
 from ..room import RoomLink
 from .capture import LocalStreams
 from .context import IceConfig, MediaContext
+from .exception_watch import LOW_LEVEL, ExceptionCode, ExceptionWatch
+from .frame_callback import AudioFrameOptions, AudioFrameTap
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
@@ -31,6 +35,8 @@ __all__ = ["MediaController"]
 log = logging.getLogger("zego_py.media")
 
 QUALITY_INTERVAL_S = 3.0
+MAX_CAPTURE_VOLUME = 200  # ZEGO documents 0..100; above 100 amplifies (saturating)
+ACTIVE_WITHIN_S = 1.0  # checkAudioTrackIsActive: a published stream read a frame this recently
 
 
 class MediaController:
@@ -45,6 +51,10 @@ class MediaController:
         self._level_interval_s: float | None = None
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        # the latest publishQualityUpdate / playQualityUpdate, for the on-demand getters
+        self._publish_quality: dict[str, tuple[Publisher, dict[str, Any]]] = {}
+        self._play_quality: dict[str, tuple[Player, dict[str, Any]]] = {}
+        self._exceptions = ExceptionWatch()
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
@@ -75,6 +85,53 @@ class MediaController:
         local.audio_muted = bool(mute)
         self._mute_changed()
         return True
+
+    def _as_local(self, local: Any) -> ZegoLocalStream:
+        if not isinstance(local, ZegoLocalStream):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream")
+        return local
+
+    def set_capture_volume(self, local: Any, volume: Any) -> None:
+        stream = self._as_local(local)
+        if (isinstance(volume, bool) or not isinstance(volume, (int, float))
+                or not 0 <= volume <= MAX_CAPTURE_VOLUME):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
+                            f"volume must be a number in 0..{MAX_CAPTURE_VOLUME}")
+        stream.capture_volume = volume
+
+    def set_audio_config(self, local: Any, config: Any) -> None:
+        self._local.set_audio_config(self._as_local(local), config)
+
+    def check_audio_track_active(self, stream: Any) -> bool:
+        """Live source and, while published, a frame read within ACTIVE_WITHIN_S."""
+        local = self._as_local(stream)
+        if local.source.readyState != "live":
+            return False
+        published = any(p.local is local and p.state == PublisherState.PUBLISHING
+                        for p in self._publishers.values())
+        return not published or (local.last_frame_at is not None
+                                 and time.monotonic() - local.last_frame_at < ACTIVE_WITHIN_S)
+
+    def set_capture_frame_callback(self, local: Any, callback: Callable[..., Any] | None,
+                                   options: Any) -> None:
+        stream = self._as_local(local)
+        stream.set_frame_tap(self._frame_tap(callback, options, stream.id))
+
+    def set_play_frame_callback(self, stream_id: str, callback: Callable[..., Any] | None,
+                                options: Any) -> None:
+        play = self._players.get(stream_id)
+        if play is None:
+            raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, f"not playing {stream_id}")
+        play.remote.set_frame_tap(self._frame_tap(callback, options, stream_id))
+
+    @staticmethod
+    def _frame_tap(callback: Callable[..., Any] | None, options: Any, name: str
+                   ) -> AudioFrameTap | None:
+        if callback is None:
+            return None
+        if not callable(callback):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "callback must be callable or None")
+        return AudioFrameTap(callback, AudioFrameOptions.parse(options), name=name)
 
     def _mute_changed(self) -> None:
         for pub in self._publishers.values():
@@ -220,11 +277,52 @@ class MediaController:
             for pub in list(self._publishers.values()):
                 stats = await pub.quality(loop.time())
                 if stats is not None:
+                    self._publish_quality[pub.stream_id] = (pub, stats)
                     self._ctx.events.emit("publishQualityUpdate", pub.stream_id, stats)
+                    self._watch_capture(pub)
             for play in list(self._players.values()):
                 stats = await play.quality(loop.time())
                 if stats is not None:
+                    self._play_quality[play.stream_id] = (play, stats)
                     self._ctx.events.emit("playQualityUpdate", play.stream_id, stats)
+                    self._watch_receive(play)
+
+    def _watch_capture(self, pub: Publisher) -> None:
+        local, loudest = pub.local, pub.local.loudest
+        local.loudest = 0.0
+        if not local.muted:
+            self._exception(local, ExceptionCode.captureVolumeToLow, loudest < LOW_LEVEL)
+
+    def _watch_receive(self, play: Player) -> None:
+        remote, loudest = play.remote, play.remote.loudest
+        remote.loudest = 0.0
+        decoded = remote.frames_received
+        silent_decoder = decoded == play.frames_seen
+        play.frames_seen = decoded
+        self._exception(remote, ExceptionCode.receiveAudioDecodedFail, silent_decoder)
+        if not silent_decoder:
+            self._exception(remote, ExceptionCode.receiveVolumeToLow, loudest < LOW_LEVEL)
+
+    def _exception(self, stream: Any, start: ExceptionCode, holds: bool) -> None:
+        data = self._exceptions.update(stream, start, holds)
+        if data is not None:
+            self._ctx.events.emit("exceptionUpdate", stream, data)
+
+    def publishing_quality(self, stream_id: str) -> dict[str, Any] | None:
+        """The latest publishQualityUpdate of a stream still publishing, else None."""
+        pub = self._publishers.get(stream_id)
+        latest = self._publish_quality.get(stream_id)
+        if pub is None or latest is None or latest[0] is not pub:
+            return None
+        return latest[1] if pub.state == PublisherState.PUBLISHING else None
+
+    def playing_quality(self, stream_id: str) -> dict[str, Any] | None:
+        """The latest playQualityUpdate of a stream still playing, else None."""
+        play = self._players.get(stream_id)
+        latest = self._play_quality.get(stream_id)
+        if play is None or latest is None or latest[0] is not play:
+            return None
+        return latest[1] if play.state == PlayerState.PLAYING else None
 
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:

@@ -49,6 +49,7 @@ class Player(PeerStream[PlayerState]):
         self.remote = ZegoRemoteStream(stream_id)
         self.muted = False
         self.playout: PlayoutTrack | None = None
+        self.frames_seen = 0  # remote.frames_received at the last quality check
         self._speaker = speaker
 
     async def start(self, option: dict[str, Any]) -> None:
@@ -68,13 +69,17 @@ class Player(PeerStream[PlayerState]):
         if track.kind != "audio":
             return
         receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+        played: MediaStreamTrack = track
         if decoder_available():
-            self.playout = PlayoutTrack(receiver)
-            self.remote.start(self.playout)
+            self.playout = played = PlayoutTrack(receiver)
         else:  # no libopus binding: aiortc's fixed 80 ms buffer, no PLC/FEC
             log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
                         self.stream_id)
-            self.remote.start(track)
+        self.remote.start(played)
+        # ZEGO's playerAudioTrackUpdate(streamID, track): the decoded track, on the first
+        # play and each replay.  The remote stream already reads it; take PCM through
+        # audioFrames() or setAudioFrameCallback rather than a second recv() loop.
+        self._ctx.events.emit("playerAudioTrackUpdate", self.stream_id, played)
 
     async def _negotiate(self) -> None:
         def setup(pc: RTCPeerConnection) -> None:
