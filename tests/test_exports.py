@@ -17,14 +17,17 @@ sendCustomCommand setRoomExtraInfo createStream destroyStream startPublishingStr
 stopPublishingStream setStreamExtraInfo mutePublishStreamAudio muteMicrophone
 isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
-useAudioOutputDevice setSoundLevelDelegate
+useAudioOutputDevice setSoundLevelDelegate setCaptureVolume setAudioConfig
+checkAudioTrackIsActive getPublishingStreamQuality getPlayingStreamQuality
+setCaptureAudioFrameCallback setAudioFrameCallback
 """.split()
 
 PROMISE_METHODS = """
 loginRoom sendBroadcastMessage sendBarrageMessage sendCustomCommand setRoomExtraInfo
 createStream setStreamExtraInfo startPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
-useAudioOutputDevice checkSystemRequirements
+useAudioOutputDevice checkSystemRequirements setCaptureVolume setAudioConfig
+checkAudioTrackIsActive setCaptureAudioFrameCallback setAudioFrameCallback
 """.split()
 
 
@@ -46,7 +49,8 @@ def test_every_zego_method_is_mirrored_with_the_right_kind() -> None:
 def test_events_match_zegos_names() -> None:
     assert {"roomStateUpdate", "roomUserUpdate", "roomStreamUpdate", "publisherStateUpdate",
             "playerStateUpdate", "IMRecvBroadcastMessage", "tokenWillExpire",
-            "remoteMicStatusUpdate", "soundLevelUpdate"} <= EVENT_NAMES
+            "remoteMicStatusUpdate", "soundLevelUpdate", "exceptionUpdate",
+            "playerAudioTrackUpdate"} <= EVENT_NAMES
 
 
 def _imports(nodes: list[ast.stmt], package: str) -> set[str]:
