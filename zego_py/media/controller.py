@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -51,9 +52,9 @@ class MediaController:
         self._level_interval_s: float | None = None
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
-        # the latest publishQualityUpdate / playQualityUpdate, for the on-demand getters
-        self._publish_quality: dict[str, tuple[Publisher, dict[str, Any]]] = {}
-        self._play_quality: dict[str, tuple[Player, dict[str, Any]]] = {}
+        # each stream's latest publishQualityUpdate / playQualityUpdate, for the getters
+        self._quality: weakref.WeakKeyDictionary[PeerStream[Any], dict[str, Any]] = (
+            weakref.WeakKeyDictionary())
         self._exceptions = ExceptionWatch()
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
@@ -277,13 +278,13 @@ class MediaController:
             for pub in list(self._publishers.values()):
                 stats = await pub.quality(loop.time())
                 if stats is not None:
-                    self._publish_quality[pub.stream_id] = (pub, stats)
+                    self._quality[pub] = stats
                     self._ctx.events.emit("publishQualityUpdate", pub.stream_id, stats)
                     self._watch_capture(pub)
             for play in list(self._players.values()):
                 stats = await play.quality(loop.time())
                 if stats is not None:
-                    self._play_quality[play.stream_id] = (play, stats)
+                    self._quality[play] = stats
                     self._ctx.events.emit("playQualityUpdate", play.stream_id, stats)
                     self._watch_receive(play)
 
@@ -310,19 +311,17 @@ class MediaController:
 
     def publishing_quality(self, stream_id: str) -> dict[str, Any] | None:
         """The latest publishQualityUpdate of a stream still publishing, else None."""
-        pub = self._publishers.get(stream_id)
-        latest = self._publish_quality.get(stream_id)
-        if pub is None or latest is None or latest[0] is not pub:
-            return None
-        return latest[1] if pub.state == PublisherState.PUBLISHING else None
+        return self._latest_quality(self._publishers.get(stream_id), PublisherState.PUBLISHING)
 
     def playing_quality(self, stream_id: str) -> dict[str, Any] | None:
         """The latest playQualityUpdate of a stream still playing, else None."""
-        play = self._players.get(stream_id)
-        latest = self._play_quality.get(stream_id)
-        if play is None or latest is None or latest[0] is not play:
+        return self._latest_quality(self._players.get(stream_id), PlayerState.PLAYING)
+
+    def _latest_quality(self, stream: PeerStream[Any] | None, live: str
+                        ) -> dict[str, Any] | None:
+        if stream is None or stream.state != live:
             return None
-        return latest[1] if play.state == PlayerState.PLAYING else None
+        return self._quality.get(stream)
 
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:
