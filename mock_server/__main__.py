@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--media-address", action="append", default=None,
                         help="address the relay gathers ICE candidates on "
                              "(repeatable; default 127.0.0.1)")
+    parser.add_argument("--allow-origin", action="append", default=None,
+                        help="a web origin (scheme://host:port) whose pages may open the "
+                             "socket, besides the server's own page (repeatable)")
     parser.add_argument("--max-users-per-room", type=int, default=None)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -44,6 +47,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     overrides: dict[str, object] = {}
     if args.media_address:
         overrides["host_addresses"] = tuple(args.media_address)
+    if args.allow_origin:
+        overrides["allowed_origins"] = tuple(args.allow_origin)
     if args.max_users_per_room:
         overrides["max_users_per_room"] = args.max_users_per_room
     return ServerConfig(

@@ -29,9 +29,19 @@ class ServerConfig:
     session_grace_s: float = 10.0
     # Pushes kept for a detached session; past this it is dropped at once.
     detached_push_limit: int = 1000
-    # Re-login after a server restart uses a server-minted token valid at least this long.
-    reconnect_token_min_s: int = 600
+    # Re-login after a server restart uses a server-minted token valid until the app
+    # token's expiry plus this grace, never longer however often it is re-minted.
+    reconnect_token_grace_s: int = 600
+    # Live sockets plus sessions in their grace period, per client address.
     max_connections_per_address: int = 256
+    # Failed logins (any token failure) back off exponentially, per address and per
+    # userID: after this many, each further failure blocks the key for
+    # base * 2**(n - free) s (at most max); blocked attempts get 1009015 undecrypted.
+    login_free_failures: int = 5
+    login_backoff_base_s: float = 1.0
+    login_backoff_max_s: float = 60.0
+    login_failure_forget_s: float = 600.0
+    login_throttle_max_keys: int = 10_000
     # Rooms
     max_rooms: int = 10_000
     max_users_per_room: int = 1_000
@@ -40,10 +50,26 @@ class ServerConfig:
     broadcast_per_room_per_s: int = 10
     barrage_per_room_per_s: int = 20
     custom_command_per_room_per_s: int = 10
+    # Log lines one connection may cause per second (the rest are counted, not written).
+    log_lines_per_conn_per_s: float = 5.0
+    # ... and all connections together (many sockets must not multiply the log).
+    log_lines_per_s: float = 50.0
     # Per-connection request rate: a burst bucket refilled at this rate.
     requests_per_s: float = 50.0
     request_burst: int = 100
+    # Media: peer connections (each holds sockets, i.e. file descriptors).  Beyond a cap a
+    # publish gets 1003025 and a play 1004025 ("stream forbidden by media server").
+    max_peers_per_session: int = 20
+    max_peers_per_address: int = 64
+    # A relay peer connection not connected this long after its answer is dropped.
+    peer_connect_timeout_s: float = 20.0
+    # Bytes queued for one socket; a client that reads slower is disconnected (1008).
+    max_outbox_bytes: int = 1 << 20
     # Media: host addresses the relay gathers ICE candidates on (loopback by default).
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
-    # Dev-only: when True, tokens are not required to carry a payload.
+    # Browser pages on other origins allowed to open a socket (exact "scheme://host:port").
+    allowed_origins: tuple[str, ...] = ()
+    # A development server (python -m mock_server without credentials): offers /dev/token
+    # (with the dev credentials only), accepts loopback Origins of any port, and answers
+    # only requests whose Host is loopback or the bound host (DNS-rebinding defence).
     dev_mode: bool = True

@@ -13,6 +13,18 @@ opening handshake; ``make_http_route`` builds that hook.  It answers:
   public ``DEV_APP_ID``/``DEV_SERVER_SECRET``), because anyone who can reach it can
   log in as anyone; the server logs that it is offered.
 
+Two checks guard the port against web pages that are not ours (docs/server.md):
+
+- **Origin** (the WebSocket handshake): a browser names the page that opened the
+  socket.  Allowed: no Origin (a non-browser client), the same host:port as the
+  request's Host (our own page at ``/``), any ``ServerConfig.allowed_origins`` entry,
+  and, in dev mode only, any loopback origin (a page on another local port).
+  Anything else gets 403: a foreign page cannot drive a victim's socket.
+- **Host** (``/dev/token`` always, every request in dev mode): must be an IP
+  address, ``localhost`` or the bound host name.  A DNS-rebinding page (evil.example resolving to
+  127.0.0.1) is same-origin with itself, so Origin alone cannot stop it; its Host
+  header still says evil.example, and it gets 403.
+
 Everything else is a plain-text 404.  Files are read once, from the package's
 ``web/`` folder (package data), and only the names listed here are served, so no
 path from a request ever reaches the file system.
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 import email.utils
 import http
+import ipaddress
 import json
 import logging
 import time
@@ -40,6 +53,7 @@ from zego_py.token import generateToken04, makePrivilegePayload
 
 from .addresses import is_loopback
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
+from .logsafe import clip
 
 __all__ = ["STATIC_FILES", "dev_tokens_offered", "make_http_route"]
 
@@ -94,6 +108,40 @@ def _text(status: int, text: str) -> Response:
     return _response(status, text.encode(), "text/plain; charset=utf-8")
 
 
+def _hostname(netloc: str) -> str:
+    """"[::1]:9000" -> "::1", "Example.COM:80" -> "example.com"."""
+    return (urlsplit(f"//{netloc}").hostname or "").lower()
+
+
+def _host_ok(host_header: str | None, bound_host: str) -> bool:
+    """Is the Host header an IP literal, "localhost" or the name we were bound to?
+
+    DNS rebinding needs a *name* the attacker controls; a page reached by IP address
+    (loopback or a LAN address) has that address as its origin, so it is not one.
+    """
+    name = _hostname(host_header or "")
+    if name == "":
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return is_loopback(name) or name == bound_host.lower()
+    return True
+
+
+def _origin_ok(origin: str | None, host_header: str | None, config: ServerConfig) -> bool:
+    if origin is None:
+        return True  # not a browser: a browser always sends Origin on a WebSocket
+    if origin in config.allowed_origins:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme in ("http", "https") and host_header is not None \
+            and parts.netloc.lower() == host_header.lower():
+        return True  # our own page
+    return config.dev_mode and parts.scheme in ("http", "https") \
+        and is_loopback(parts.hostname or "")
+
+
 def _mint(config: ServerConfig, query: str) -> Response:
     params = {k: v[-1] for k, v in parse_qs(query).items()}
     try:
@@ -130,7 +178,16 @@ def make_http_route(config: ServerConfig, host: str = "127.0.0.1") -> HttpRoute:
 
     def route(connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        host_header = request.headers.get("Host")
+        if (config.dev_mode or url.path == TOKEN_PATH) and not _host_ok(host_header, host):
+            log.warning("refusing %s for Host %s (not this machine: DNS rebinding?)",
+                        url.path[:40], clip(host_header))
+            return _text(403, "this server answers only to its own host name\n")
         if url.path == WS_PATH:
+            origin = request.headers.get("Origin")
+            if not _origin_ok(origin, host_header, config):
+                log.warning("refusing a WebSocket from Origin %s", clip(origin))
+                return _text(403, "cross-origin WebSocket refused\n")
             return None
         if url.path in static:
             body, content_type = static[url.path]

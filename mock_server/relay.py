@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
@@ -31,6 +31,8 @@ from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.impairment import Impairment
 from zego_py.media.opus import with_opus_fmtp
 from zego_py.media.rtp_tap import tap_receiver
+
+from .offers import BadOffer, check_audio_offer
 
 __all__ = ["Relay"]
 
@@ -107,10 +109,6 @@ class _Published:
                 self.impairment.deliver(track.offer, av_packet)
 
 
-def _has_opus(sdp: str) -> bool:
-    return "opus/48000" in sdp.lower()
-
-
 def _opus_only(pc: RTCPeerConnection) -> None:
     for transceiver in pc.getTransceivers():
         caps = RTCRtpReceiver.getCapabilities("audio")
@@ -120,15 +118,79 @@ def _opus_only(pc: RTCPeerConnection) -> None:
             )
 
 
+# Called when the relay drops a peer connection on its own (its transport failed or
+# closed, or it never connected): (stream_id, listener key, or None for the publisher).
+PeerGone = Callable[[str, int | None], Awaitable[None]]
+
+
+def _checked_offer(sdp: str, code: int, what: str) -> None:
+    try:
+        check_audio_offer(sdp)
+    except BadOffer as exc:
+        log.info("refusing a %s offer of %d chars: %s", what, len(sdp), exc)
+        raise ZegoError(code, f"the {what} offer is not an SDP audio offer with Opus") from None
+
+
+def _has_candidate(sdp: str) -> bool:
+    """No candidate in our answer means gathering found no usable socket (fds ran out)."""
+    return "\na=candidate:" in sdp
+
+
 class Relay:
     def __init__(self, host_addresses: Sequence[str] | None,
                  ice_servers: Sequence[dict[str, Any]] | None = None,
-                 impairment: Callable[[], Impairment | None] | None = None) -> None:
+                 impairment: Callable[[], Impairment | None] | None = None,
+                 on_peer_gone: PeerGone | None = None,
+                 connect_timeout_s: float = 20.0) -> None:
         self.host_addresses = host_addresses
         # tests and benchmarks only: a lossy, jittery path from the relay to listeners
         self.make_impairment = impairment or (lambda: None)
         self.ice_servers = ice_servers
         self.streams: dict[str, _Published] = {}
+        self.on_peer_gone = on_peer_gone
+        self.connect_timeout_s = connect_timeout_s
+        self._reapers: set[asyncio.Task[None]] = set()
+
+    def _watch(self, pc: RTCPeerConnection, stream_id: str, key: int | None) -> None:
+        """Reap ``pc`` when its transport fails or closes, or if it never connects."""
+
+        def reap() -> None:
+            task = asyncio.ensure_future(self._reap(pc, stream_id, key))
+            self._reapers.add(task)
+            task.add_done_callback(self._reapers.discard)
+
+        def deadline() -> None:
+            if pc.connectionState not in ("connected", "closed"):
+                log.info("stream %s: a peer connection did not connect within %.0f s",
+                         stream_id, self.connect_timeout_s)
+                reap()
+
+        timer = asyncio.get_running_loop().call_later(self.connect_timeout_s, deadline)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState != "connecting":
+                timer.cancel()
+            if pc.connectionState in ("failed", "closed"):
+                reap()
+
+    async def _reap(self, pc: RTCPeerConnection, stream_id: str, key: int | None) -> None:
+        """Drop ``pc`` if it is still the relay's; tell the server what went with it."""
+        published = self.streams.get(stream_id)
+        entry = None if published is None or key is None else published.listeners.get(key)
+        if published is not None and key is None and published.pc is pc:
+            log.info("stream %s: publisher transport %s, removing the stream", stream_id,
+                     pc.connectionState)
+            await self.remove_publisher(stream_id)
+        elif key is not None and entry is not None and entry[0] is pc:
+            log.info("stream %s: listener %d transport %s, removing it", stream_id, key,
+                     pc.connectionState)
+            await self.remove_listener(stream_id, key)
+        else:  # already replaced or removed
+            await pc.close()
+            return
+        if self.on_peer_gone is not None:
+            await self.on_peer_gone(stream_id, key)
 
     async def _answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
         await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -136,13 +198,14 @@ class Relay:
         answer = await pc.createAnswer()
         with gathering_on(self.host_addresses):
             await pc.setLocalDescription(answer)
+        if not _has_candidate(pc.localDescription.sdp):
+            raise RuntimeError("gathering produced no ICE candidate")
         # Ask publishers (browsers included) for in-band FEC: listeners recover from it.
         return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1})
 
     async def add_publisher(self, stream_id: str, offer_sdp: str) -> str:
         """Accept a publisher's offer; returns the relay's SDP answer."""
-        if not _has_opus(offer_sdp):
-            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "the offer has no Opus audio")
+        _checked_offer(offer_sdp, ErrorCode.PUBLISH_INNER_ERROR, "publish")
         pc = new_peer_connection(self.ice_servers)
         published = _Published(stream_id, pc, self.make_impairment())
 
@@ -156,8 +219,12 @@ class Relay:
             answer = await self._answer(pc, offer_sdp)
         except Exception as exc:
             await pc.close()
-            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, f"bad publish offer: {exc}") from None
+            # the reply stays generic: exception text is internal (and may quote the offer)
+            log.info("stream %s: publish negotiation failed: %s", stream_id,
+                     type(exc).__name__)
+            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed") from None
         self.streams[stream_id] = published
+        self._watch(pc, stream_id, None)
         return answer
 
     async def remove_publisher(self, stream_id: str) -> None:
@@ -175,8 +242,7 @@ class Relay:
         published = self.streams.get(stream_id)
         if published is None:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
-        if not _has_opus(offer_sdp):
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "the offer has no Opus audio")
+        _checked_offer(offer_sdp, ErrorCode.INPUT_PARAM_ERROR, "play")
         pc = new_peer_connection(self.ice_servers)
         track = ForwardedAudioTrack()
         try:
@@ -186,14 +252,18 @@ class Relay:
             answer = await pc.createAnswer()
             with gathering_on(self.host_addresses):
                 await pc.setLocalDescription(answer)
+            if not _has_candidate(pc.localDescription.sdp):
+                raise RuntimeError("gathering produced no ICE candidate")
         except Exception as exc:
             await pc.close()
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, f"bad play offer: {exc}") from None
+            log.info("stream %s: play negotiation failed: %s", stream_id, type(exc).__name__)
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play negotiation failed") from None
         if self.streams.get(stream_id) is not published:  # publisher left meanwhile
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
         old = published.listeners.pop(key, None)
         published.listeners[key] = (pc, track)
+        self._watch(pc, stream_id, key)
         if old is not None:
             await old[0].close()
         return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1, "usedtx": 1})

@@ -20,7 +20,7 @@ from typing import Any
 
 from zego_py.enums import StreamDeleteReason, UpdateType
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.protocol import Push
+from zego_py.protocol import Push, clip
 from zego_py.token import TokenClaims
 
 from .auth import check_publish
@@ -45,6 +45,7 @@ class Session:
     user_update: bool
     claims: TokenClaims
     resume_token: str = ""  # set by the server; proves a reconnecting socket owns this session
+    address: str = ""  # the client's IP at login: peer connections are capped per address
     published: set[str] = field(default_factory=set)
     playing: set[str] = field(default_factory=set)
 
@@ -81,12 +82,17 @@ class _RateWindow:
         self.times: deque[float] = deque()
 
     def allow(self, now: float) -> bool:
-        while self.times and now - self.times[0] >= 1.0:
-            self.times.popleft()
+        self.expire(now)
         if len(self.times) >= self.limit:
             return False
         self.times.append(now)
         return True
+
+    def expire(self, now: float) -> bool:
+        """Forget events older than a second; True if the window is now empty."""
+        while self.times and now - self.times[0] >= 1.0:
+            self.times.popleft()
+        return not self.times
 
 
 @dataclass
@@ -121,7 +127,7 @@ class RoomRegistry:
     def _session_in_room(self, key: int, room_id: str) -> tuple[Session, Room]:
         session = self._session(key)
         if session.room_id != room_id:
-            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {room_id!r}")
+            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {clip(room_id)}")
         return session, self.rooms[room_id]
 
     @staticmethod
@@ -287,6 +293,10 @@ class RoomRegistry:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "not publishing this stream")
         return self._remove_stream(stream_id, StreamDeleteReason.STOPPED_PUBLISHING)
 
+    def drop_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
+        """The server ends a stream (its media transport died): the room gets DELETE."""
+        return self._remove_stream(stream_id, reason) if stream_id in self.streams else []
+
     def _remove_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
         record = self.streams.pop(stream_id)
         owner = self.sessions.get(record.owner_key)
@@ -371,9 +381,19 @@ class RoomRegistry:
 
     # ------------------------------------------------------------------ messaging
     def _rate(self, room: Room, kind: str, limit: int, now: float) -> None:
-        window = room.rates.setdefault(kind, _RateWindow(limit))
+        window = room.rates.get(kind)
+        if window is None:
+            if len(room.rates) >= len(room.members) + 4:  # 3 room-wide kinds + "nobody"
+                self._prune_rates(room, now)
+            window = room.rates[kind] = _RateWindow(limit)
         if not window.allow(now):
             raise ZegoError(ErrorCode.FREQUENCY_LIMITED)
+
+    @staticmethod
+    def _prune_rates(room: Room, now: float) -> None:
+        """Drop windows with nothing in the last second (a member who left, mostly)."""
+        for kind in [k for k, w in room.rates.items() if w.expire(now)]:
+            del room.rates[kind]
 
     def broadcast(self, key: int, room_id: str, message: str, kind: str,
                   now: float | None = None) -> tuple[dict[str, Any], list[Outgoing]]:
@@ -397,9 +417,16 @@ class RoomRegistry:
         if not all(isinstance(u, str) for u in to_user_ids):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "toUserIDs must be strings")
         now = time.monotonic() if now is None else now
-        # ZEGO: 200/s to a single user, 10/s to several (or to everyone).
+        # ZEGO: 200/s to a single user, 10/s to several (or to everyone).  A window per
+        # *member*: every target that is not in the room shares one, so a client cannot
+        # make windows (memory) by inventing userIDs.
         single = len(to_user_ids) == 1
-        kind = f"custom:{to_user_ids[0]}" if single else "custom:many"
+        if not single:
+            kind = "custom:many"
+        elif to_user_ids[0] in room.members:
+            kind = f"custom-to:{to_user_ids[0]}"
+        else:
+            kind = "custom:nobody"
         self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
         push = Push("customCommand", {"roomID": room_id, "fromUser": dict(session.user),
                                       "command": command})

@@ -2,9 +2,10 @@
 
 Each socket gets one ``Connection``: a reader that handles requests one at a time (so
 a client's requests take effect in the order it sent them) and a writer task that
-drains a bounded outbox (so one slow client never stalls pushes to the others; a
-client whose outbox overflows is disconnected).  Room rules live in rooms.py, token
-rules in auth.py, media in relay.py; this module only routes and logs.
+drains an outbox bounded in bytes (so one slow client never stalls pushes to the
+others, nor holds unbounded memory: a client whose outbox overflows is disconnected).
+Room rules live in rooms.py, token rules in auth.py, media in relay.py; this module
+only routes and logs.
 """
 
 from __future__ import annotations
@@ -34,20 +35,24 @@ from zego_py.protocol import (
     encode_push,
     encode_reply,
 )
-from zego_py.token import TokenClaims, generateToken04
+from zego_py.token import TokenClaims, TokenError
 
 from .addresses import is_loopback
-from .auth import check_login
+from .auth import check_login, reconnect_token
 from .config import ServerConfig
 from .http_routes import make_http_route
+from .logsafe import LogBudget, clip
 from .relay import Relay
-from .rooms import Outgoing, RoomRegistry
+from .rooms import Outgoing, RoomRegistry, Session
+from .throttle import FailureThrottle
 
 __all__ = ["RoomServer", "serve_rooms"]
 
 log = logging.getLogger("mock_server")
 
-_OUTBOX_FRAMES = 1000
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 class Connection:
@@ -56,22 +61,42 @@ class Connection:
     def __init__(self, key: int, ws: ServerConnection, config: ServerConfig) -> None:
         self.key = key
         self.ws = ws
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(_OUTBOX_FRAMES)
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.queued_bytes = 0
+        self.max_queued_bytes = config.max_outbox_bytes
+        self.overflowed = False
         self.logged_in = asyncio.Event()
         self.tokens = float(config.request_burst)
         self.rate = config.requests_per_s
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
-        self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        self.address = ws.remote_address[0] if ws.remote_address else "?"
+        self.peer = f"{self.address}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        self.log_budget = LogBudget(config.log_lines_per_conn_per_s)
         self.on_loopback = bool(ws.local_address) and is_loopback(ws.local_address[0])
 
     def send(self, text: str) -> None:
+        if self.overflowed:
+            return
+        size = _utf8_size(text)
+        if self.queued_bytes + size > self.max_queued_bytes:
+            self.overflowed = True
+            log.warning("conn %d (%s): %d bytes queued, disconnecting a slow client",
+                        self.key, self.peer, self.queued_bytes)
+            asyncio.ensure_future(self.close(1008, "too slow"))
+            return
+        self.queued_bytes += size
+        self.outbox.put_nowait(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with ``code``; abort the TCP link if that takes over 2 s.  A peer that reads
+        nothing never lets the close frame out (the writer task is stuck waiting for the
+        socket to drain), and websockets would wait for it forever."""
         try:
-            self.outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("conn %d (%s): outbox full, disconnecting a slow client",
-                        self.key, self.peer)
-            asyncio.ensure_future(self.ws.close(1008, "too slow"))
+            async with asyncio.timeout(2):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self.ws.transport.abort()
 
     def take_token(self) -> bool:
         now = time.monotonic()
@@ -85,7 +110,9 @@ class Connection:
     async def write_loop(self) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
-                await self.ws.send(await self.outbox.get())
+                text = await self.outbox.get()
+                await self.ws.send(text)
+                self.queued_bytes -= _utf8_size(text)
 
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
@@ -96,6 +123,7 @@ class _Detached:
     """A session whose socket dropped: pushes wait here until it resumes or expires."""
 
     timer: asyncio.TimerHandle
+    address: str  # still counts against its address's connection cap
     pushes: list[Push] = field(default_factory=list)
 
 
@@ -107,12 +135,21 @@ class RoomServer:
         """``impairment`` (tests and benchmarks): a factory for a lossy relay->listener path."""
         self.config = config or ServerConfig()
         self.registry = RoomRegistry(self.config)
-        self.relay = Relay(self.config.host_addresses, impairment=impairment)
+        self.relay = Relay(self.config.host_addresses, impairment=impairment,
+                           on_peer_gone=self._peer_gone,
+                           connect_timeout_s=self.config.peer_connect_timeout_s)
         self.connections: dict[int, Connection] = {}
         self._next_key = 1
         self._pending_streams: set[str] = set()
+        self._pending_peers: dict[str, int] = {}  # address -> negotiations in flight
         self._per_address: dict[str, int] = {}
         self._detached: dict[int, _Detached] = {}
+        cfg = self.config
+        self._log_budget = LogBudget(cfg.log_lines_per_s)
+        self.login_throttle = FailureThrottle(
+            free_failures=cfg.login_free_failures, base_s=cfg.login_backoff_base_s,
+            max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
+            max_keys=cfg.login_throttle_max_keys)
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -131,12 +168,20 @@ class RoomServer:
             "stopPlay": self._stop_play,
         }
 
+    def _may_log(self, conn: Connection) -> bool:
+        """Lines a client can cause are budgeted per connection and for the whole server."""
+        return conn.log_budget.take() and self._log_budget.take()
+
     # ------------------------------------------------------------------ sockets
+    def _connections_from(self, address: str) -> int:
+        """Live sockets plus sessions in their grace period (they hold the same state)."""
+        held = sum(1 for d in self._detached.values() if d.address == address)
+        return self._per_address.get(address, 0) + held
+
     async def handle(self, ws: ServerConnection) -> None:
         address = ws.remote_address[0] if ws.remote_address else "?"
-        if self._per_address.get(address, 0) >= self.config.max_connections_per_address:
-            log.warning("refusing %s: %d connections already", address,
-                        self._per_address[address])
+        if (count := self._connections_from(address)) >= self.config.max_connections_per_address:
+            log.warning("refusing %s: %d connections already", address, count)
             await ws.close(1013, "too many connections from this address")
             return
         self._per_address[address] = self._per_address.get(address, 0) + 1
@@ -152,6 +197,9 @@ class RoomServer:
             pass
         finally:
             deadline.cancel()
+            if conn.log_budget.suppressed:
+                log.info("conn %d (%s): %d log lines were suppressed", conn.key, conn.peer,
+                         conn.log_budget.suppressed)
             self._per_address[address] -= 1
             if not self._per_address[address]:
                 del self._per_address[address]
@@ -166,20 +214,26 @@ class RoomServer:
         except TimeoutError:
             log.info("conn %d (%s): no login within %.0f s, closing",
                      conn.key, conn.peer, self.config.login_deadline_s)
-            await conn.ws.close(1008, "login deadline")
+            await conn.close(1008, "login deadline")
 
     async def _on_frame(self, conn: Connection, frame: str | bytes) -> None:
+        # Every frame costs budget, parseable or not; over budget a bad frame gets nothing.
+        allowed = conn.take_token()
         try:
             request = decode_from_client(frame)
         except ProtocolError as exc:
-            log.info("conn %d (%s): bad frame: %s", conn.key, conn.peer, exc.message)
+            if not allowed:
+                return
+            if self._may_log(conn):  # exc.message quotes client text only clipped
+                log.info("conn %d (%s): bad frame of %d chars: %s", conn.key, conn.peer,
+                         len(frame), exc.message)
             if exc.request_id is not None:
                 conn.send(encode_reply(Reply(exc.request_id, exc.code, exc.message)))
             else:
                 conn.send(encode_push(Push("error", {"code": int(exc.code),
                                                      "message": exc.message})))
             return
-        if not conn.take_token():
+        if not allowed:
             conn.send(encode_reply(Reply(request.id, ErrorCode.FREQUENCY_LIMITED,
                                          "too many requests")))
             return
@@ -188,7 +242,8 @@ class RoomServer:
         except ZegoError as exc:
             conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except Exception:
-            log.exception("conn %d: %s failed", conn.key, request.type)
+            if self._may_log(conn):
+                log.exception("conn %d: %s failed", conn.key, request.type)
             conn.send(encode_reply(Reply(request.id, ErrorCode.ROOM_INNER_ERROR,
                                          "internal server error")))
         else:
@@ -204,7 +259,8 @@ class RoomServer:
         self._detached[conn.key] = _Detached(
             asyncio.get_running_loop().call_later(
                 self.config.session_grace_s,
-                lambda: asyncio.ensure_future(self._expire(conn.key))))
+                lambda: asyncio.ensure_future(self._expire(conn.key))),
+            session.address)
 
     async def _expire(self, key: int) -> None:
         detached = self._detached.pop(key, None)
@@ -241,7 +297,7 @@ class RoomServer:
             async with asyncio.timeout(2):
                 while not conn.outbox.empty():
                     await asyncio.sleep(0.01)
-        await conn.ws.close(1000, "kicked out")
+        await conn.close(1000, "kicked out")
 
     async def _sync_relay(self) -> None:
         """The registry is the truth: stop relaying what it no longer has."""
@@ -261,14 +317,13 @@ class RoomServer:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
         room_id = validation.check_room_id(b["roomID"])
         user = validation.check_user(b["user"])
-        claims = check_login(b["token"], app_id=self.config.app_id,
-                             secret=self.config.server_secret, room_id=room_id,
-                             user_id=user["userID"])
+        claims = self._checked_token(conn, b["token"], room_id, user["userID"])
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
         await self._deliver(out)
         session = self.registry.sessions[conn.key]
+        session.address = conn.address
         session.resume_token = secrets.token_urlsafe(24)
         data.update(sessionKey=conn.key, resumeToken=session.resume_token,
                     reconnectToken=self._reconnect_token(claims),
@@ -288,34 +343,63 @@ class RoomServer:
 
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
-        # a renewal passes the same checks as a login (same room, same user)
-        claims = check_login(req.body["token"], app_id=self.config.app_id,
-                               secret=self.config.server_secret, room_id=session.room_id,
-                               user_id=session.user["userID"])
+        # a renewal passes the same checks (and throttle) as a login: same room, same user
+        claims = self._checked_token(conn, req.body["token"], session.room_id,
+                                     session.user["userID"])
         data = self.registry.renew_token(conn.key, req.body["roomID"], claims)
         return {**data, "reconnectToken": self._reconnect_token(claims)}
 
+    def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
+                       ) -> TokenClaims:
+        """check_login behind the failed-login throttle (docs/tokens.md).
+
+        A key (the address, the userID) that failed too often gets 1009015 without its
+        token being decrypted at all; every failure is logged, without the token text.
+        """
+        keys = (f"address {conn.address}", f"userID {user_id}")
+        wait = max(self.login_throttle.blocked_for(k) for k in keys)
+        if wait > 0:
+            if self._may_log(conn):
+                log.warning("conn %d (%s): login as %s throttled for %.1f s more", conn.key,
+                            conn.peer, clip(user_id), wait)
+            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, "too many failed logins, retry later")
+        try:
+            claims = check_login(token, app_id=self.config.app_id,
+                                 secret=self.config.server_secret, room_id=room_id,
+                                 user_id=user_id)
+        except ZegoError as exc:
+            failures = max(self.login_throttle.failed(k) for k in keys)
+            if self._may_log(conn):
+                detail = exc.detail if isinstance(exc, TokenError) else exc.message
+                log.warning("conn %d (%s): login as %s failed (%d): %s; token of %d chars, "
+                            "failure %d", conn.key, conn.peer, clip(user_id), int(exc.code),
+                            detail, len(token), failures)
+            raise
+        self.login_throttle.succeeded(keys[1])
+        return claims
+
     def _reconnect_token(self, claims: TokenClaims) -> str:
-        """A token for re-login after a server restart, so a reconnect never fails on an
-        old token: same user and payload, valid for max(remaining, reconnect_token_min_s)."""
-        remaining = int(claims.expire - time.time())
-        return generateToken04(self.config.app_id, claims.user_id, self.config.server_secret,
-                               max(remaining, self.config.reconnect_token_min_s),
-                               claims.payload_raw)
+        """So a re-login after a server restart never fails on an expired app token, within
+        one bounded grace (auth.reconnect_token, docs/tokens.md)."""
+        return reconnect_token(claims, app_id=self.config.app_id,
+                               secret=self.config.server_secret,
+                               grace_s=self.config.reconnect_token_grace_s)
 
     async def _resume(self, conn: Connection, req: Request) -> dict[str, Any]:
         """Re-attach a session whose socket dropped: same session, streams untouched."""
         key = req.body["sessionKey"]
         session = self.registry.sessions.get(key)
+        # bytes: compare_digest raises TypeError for non-ASCII str
         if (session is None or not session.resume_token or session.room_id != req.body["roomID"]
-                or not secrets.compare_digest(session.resume_token, req.body["resumeToken"])):
+                or not secrets.compare_digest(session.resume_token.encode(),
+                                              req.body["resumeToken"].encode("utf-8"))):
             raise ZegoError(ErrorCode.NOT_LOGIN, "no session to resume")
         if conn.key in self.registry.sessions:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
         old = self.connections.get(key)
         if old is not None and old is not conn:  # its half-open socket was not noticed yet
             del self.connections[key]
-            await old.ws.close(1000, "resumed elsewhere")
+            await old.close(1000, "resumed elsewhere")
         detached = self._detached.pop(key, None)
         if detached is not None:
             detached.timer.cancel()
@@ -360,9 +444,11 @@ class RoomServer:
         session = self.registry.check_publish(conn.key, b["roomID"], stream_id)
         if stream_id in self._pending_streams:
             raise ZegoError(ErrorCode.DUPLICATE_STREAM_ID)
+        self._check_peer_caps(session, ErrorCode.PUBLISH_FORBIDDEN)
         self._pending_streams.add(stream_id)
         try:
-            answer = await self.relay.add_publisher(stream_id, b["sdp"])
+            async with self._negotiating(session.address):
+                answer = await self.relay.add_publisher(stream_id, b["sdp"])
             try:
                 out = self.registry.add_stream(conn.key, stream_id, extra_info)
             except ZegoError:
@@ -394,7 +480,9 @@ class RoomServer:
     async def _play(self, conn: Connection, req: Request) -> dict[str, Any]:
         stream_id = validation.check_stream_id(req.body["streamID"])
         self.registry.check_play(conn.key, stream_id)
-        answer = await self.relay.add_listener(stream_id, conn.key, req.body["sdp"])
+        self._check_peer_caps(self.registry.sessions[conn.key], ErrorCode.PLAY_FORBIDDEN)
+        async with self._negotiating(self.registry.sessions[conn.key].address):
+            answer = await self.relay.add_listener(stream_id, conn.key, req.body["sdp"])
         try:
             out = self.registry.add_player(conn.key, stream_id)
         except ZegoError:
@@ -402,6 +490,37 @@ class RoomServer:
             raise
         await self._deliver(out)
         return {"sdp": answer}
+
+    def _check_peer_caps(self, session: Session, code: int) -> None:
+        """Each peer connection holds sockets: cap them per session and per address."""
+        def peers(s: Session) -> int:
+            return len(s.published) + len(s.playing)
+
+        if peers(session) >= self.config.max_peers_per_session:
+            raise ZegoError(code, "too many peer connections for this session")
+        from_address = self._pending_peers.get(session.address, 0) + sum(
+            peers(s) for s in self.registry.sessions.values() if s.address == session.address)
+        if from_address >= self.config.max_peers_per_address:
+            raise ZegoError(code, "too many peer connections from this address")
+
+    @contextlib.asynccontextmanager
+    async def _negotiating(self, address: str) -> AsyncIterator[None]:
+        """A negotiation in flight counts against its address's peer cap."""
+        self._pending_peers[address] = self._pending_peers.get(address, 0) + 1
+        try:
+            yield
+        finally:
+            self._pending_peers[address] -= 1
+            if not self._pending_peers[address]:
+                del self._pending_peers[address]
+
+    async def _peer_gone(self, stream_id: str, listener_key: int | None) -> None:
+        """The relay reaped a dead transport: make the registry (and the room) agree."""
+        if listener_key is None:
+            await self._deliver(self.registry.drop_stream(stream_id,
+                                                          StreamDeleteReason.DISCONNECTED))
+        elif listener_key in self.registry.sessions:
+            self.registry.remove_player(listener_key, stream_id)
 
     async def _stop_play(self, conn: Connection, req: Request) -> dict[str, Any]:
         self.registry.remove_player(conn.key, req.body["streamID"])

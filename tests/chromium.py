@@ -7,8 +7,11 @@
   ``lo`` (root only; elsewhere it does nothing), so the server, the engines and every
   Chromium process it spawns share a loopback no other host can see, and Chromium's
   WebRTC stack cannot bind (or send from) any real interface.
-- ``browser_page()`` launches one Chromium with a fake microphone playing a WAV file and
-  opens a URL in it.
+- ``browser()`` launches one Chromium with a fake microphone playing a WAV file; every
+  page it opens gets tests/web/analysis.js (``window.zegoAnalysis``: FFT of a
+  MediaStream), so no page carries test code.  ``open_page()`` opens a URL in it, and
+  ``serve_file()`` answers one URL of the room server's origin with a file of ours
+  (Playwright's routing: the server itself is not touched).
 
 docs/browser.md explains every flag.
 """
@@ -37,6 +40,7 @@ import pytest
 log = logging.getLogger("tests.chromium")
 
 CHROMIUM = os.environ.get("ZEGO_CHROMIUM", "/usr/bin/chromium")
+WEB = Path(__file__).with_name("web")  # pages and scripts the tests serve
 REQUIRE = os.environ.get("ZEGO_REQUIRE_BROWSER") == "1"
 
 LAUNCH_TIMEOUT_MS = 30_000
@@ -182,6 +186,7 @@ async def browser(playwright: Any, fake_mic_wav: Path | None = None) -> AsyncIte
         viewport={"width": 900, "height": 560},
     )
     try:
+        await context.add_init_script(path=str(WEB / "analysis.js"))
         yield context
     finally:
         try:
@@ -189,6 +194,22 @@ async def browser(playwright: Any, fake_mic_wav: Path | None = None) -> AsyncIte
                 await context.close()
         finally:
             shutil.rmtree(profile, ignore_errors=True)
+
+
+async def serve_file(context: Any, url: str, path: Path, content_type: str) -> None:
+    """Answer ``url`` (any query string) with ``path``: a page of ours on the server's
+    origin, so its WebSocket and its imports are same-origin, as in production.
+
+    A response Playwright fulfils came from no socket, so Chromium's Local Network Access
+    checks count the page as public and block its WebSocket to 127.0.0.1
+    (net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS): the origin gets that permission.
+    """
+    async def fulfil(route: Any) -> None:
+        await route.fulfill(path=str(path), content_type=content_type)
+
+    origin = "/".join(url.split("/", 3)[:3])
+    await context.grant_permissions(["local-network-access"], origin=origin)
+    await context.route(lambda u: u.split("?", 1)[0] == url, fulfil)
 
 
 async def open_page(context: Any, url: str, console: list[str]) -> Any:

@@ -14,6 +14,7 @@ that is a failure instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,22 +23,26 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
 from chromium import (
+    WEB,
     browser,
     interface_names,
     open_page,
     private_network,
     require_browser,
+    serve_file,
     write_tone_wav,
 )
-from conftest import Harness, Recorder, fast_config, wait_until
+from conftest import ALL_EVENTS, LOOPBACK, Harness, Recorder, fast_config, make_token, wait_until
 from spectrum import tones_present
 from test_media import collect as collect_pcm
 
-from mock_server import ServerConfig
+from mock_server import DEV_APP_ID, ServerConfig
+from mock_server.server import RoomServer
 from zego_py import ZegoExpressEngine
 from zego_py.media.remote_stream import ZegoRemoteStream
 from zego_py.media.sources import ToneSource
@@ -77,24 +82,30 @@ async def playwright(isolated: bool) -> AsyncIterator[Any]:
 
 @dataclass
 class Page:
-    """One browser participant: its page and what it logged."""
+    """One browser participant: its page and what it logged.
+
+    ``state_js`` is the page's own summary of what it saw: the bundled page's
+    ``zegoTest.state()``, or the ZEGO sample page's ``window.sample``.
+    """
 
     page: Any
     user_id: str
     stream_id: str
     console: list[str] = field(default_factory=list)
+    state_js: str = "zegoTest.state()"
 
     async def js(self, expression: str, arg: Any = None, timeout: float = WAIT_S) -> Any:
         async with asyncio.timeout(timeout):
             return await self.page.evaluate(expression, arg)
 
     async def state(self) -> dict[str, Any]:
-        return await self.js("zegoTest.state()")
+        return await self.js(f"JSON.parse(JSON.stringify({self.state_js}, "
+                             "(k, v) => v instanceof MediaStream || k === 'zg' ? undefined : v))")
 
     async def wait_for(self, predicate: str, what: str, timeout: float = WAIT_S) -> None:
-        """Wait until ``predicate`` (JS, with ``s`` = zegoTest.state()) holds."""
+        """Wait until ``predicate`` (JS, with ``s`` = the page's state) holds."""
         try:
-            await self.page.wait_for_function(f"(() => {{ const s = zegoTest.state(); "
+            await self.page.wait_for_function(f"(() => {{ const s = {self.state_js}; "
                                               f"return {predicate}; }})()",
                                               timeout=timeout * 1000, polling=100)
         except Exception as exc:
@@ -103,23 +114,31 @@ class Page:
                                  f"{json.dumps(state)[:3000]}\nconsole: {self.console[-20:]}"
                                  ) from exc
 
-    async def spectrum(self, stream_id: str, freqs: list[float], ms: int = 2000
-                       ) -> dict[str, Any]:
-        return await self.js("([sid, freqs, ms]) => zegoTest.spectrum(sid, {ms, freqs})",
+    async def spectrum(self, stream_id: str, freqs: list[float], ms: int = 2000,
+                       media_js: str = "zegoTest.media(sid)") -> dict[str, Any]:
+        """tests/web/analysis.js on the stream ``media_js`` names (``sid`` = stream_id)."""
+        return await self.js(f"([sid, freqs, ms]) => "
+                             f"zegoAnalysis.spectrum({media_js}, {{ms, freqs}})",
                              [stream_id, freqs, ms])
 
     async def stats(self, stream_id: str) -> dict[str, Any]:
         return await self.js("(sid) => zegoTest.stats(sid)", stream_id)
 
 
-def page_url(harness: Harness, user_id: str, stream_id: str, room_id: str = "room1") -> str:
-    http = harness.url.replace("ws://", "http://").removesuffix("/ws")
-    return f"{http}/?roomID={room_id}&userID={user_id}&streamID={stream_id}&processing=0"
+def http_base(ws_url: str) -> str:
+    """The room server's own origin: its pages and its WebSocket share it."""
+    return ws_url.replace("ws://", "http://").removesuffix("/ws")
 
 
-async def join_page(harness: Harness, context: Any, user_id: str, stream_id: str) -> Page:
+def page_url(ws_url: str, user_id: str, stream_id: str, room_id: str = "room1") -> str:
+    return (f"{http_base(ws_url)}/?roomID={room_id}&userID={user_id}&streamID={stream_id}"
+            "&processing=0")
+
+
+async def join_page(ws_url: str, context: Any, user_id: str, stream_id: str) -> Page:
+    """The bundled page of the server at ``ws_url``, logged in and publishing."""
     page = Page(None, user_id, stream_id)
-    page.page = await open_page(context, page_url(harness, user_id, stream_id), page.console)
+    page.page = await open_page(context, page_url(ws_url, user_id, stream_id), page.console)
     ok = await page.js("zegoTest.ready")
     assert ok, f"{user_id} failed to start: {await page.state()}\n{page.console}"
     await page.wait_for("s.publisherState === 'PUBLISHING'", "publishing")
@@ -198,7 +217,7 @@ async def test_browser_and_engine_hear_each_other(harness: Harness, playwright: 
     wav = write_tone_wav(tmp_path / "440.wav", 440.0)
     async with browser(playwright, wav) as context:
         t_launch = time.monotonic()
-        web = await join_page(harness, context, "web1", "s_web1")
+        web = await join_page(harness.url, context, "web1", "s_web1")
         t_ready = time.monotonic()
 
         # Python hears the browser's fake microphone: 440 Hz, nothing else, no dropouts.
@@ -252,7 +271,7 @@ async def test_page_shows_the_roster(harness: Harness, playwright: Any, tmp_path
         await publish_tone(engine, rec, f"s_{user}", freq)
     wav = write_tone_wav(tmp_path / "440.wav", 440.0)
     async with browser(playwright, wav) as context:
-        web = await join_page(harness, context, "carol", "s_carol")
+        web = await join_page(harness.url, context, "carol", "s_carol")
         await web.wait_for("s.players.s_alice === 'PLAYING' && s.players.s_bob === 'PLAYING'"
                            " && s.levels.s_alice > 0 && s.levels.s_bob > 0 && s.levels.s_carol > 0",
                            "both streams playing with levels")
@@ -282,8 +301,8 @@ async def test_two_browsers_and_two_engines_all_hear_each_other(
         await publish_tone(*engines[user], f"s_{user}", freqs[user])
     async with (browser(playwright, write_tone_wav(tmp_path / "a.wav", freqs["web1"])) as b1,
                 browser(playwright, write_tone_wav(tmp_path / "b.wav", freqs["web2"])) as b2):
-        pages = {"web1": await join_page(harness, b1, "web1", "s_web1"),
-                 "web2": await join_page(harness, b2, "web2", "s_web2")}
+        pages = {"web1": await join_page(harness.url, b1, "web1", "s_web1"),
+                 "web2": await join_page(harness.url, b2, "web2", "s_web2")}
 
         # Each engine plays the three others and hears exactly the right tone in each.
         async def engine_hears(user: str) -> None:
@@ -311,12 +330,20 @@ async def test_two_browsers_and_two_engines_all_hear_each_other(
         await asyncio.gather(*(engine_hears(u) for u in engines), *(page_hears(u) for u in pages))
 
 
-async def test_page_resumes_its_session_after_the_socket_drops(
-        harness: Harness, playwright: Any, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def py1_and_a_browser(harness: Harness, playwright: Any, tmp_path: Path
+                            ) -> AsyncIterator[tuple[ZegoExpressEngine, Recorder, Any]]:
+    """Engine py1 in room1 publishing 1 kHz as s_py1, and a Chromium whose mic plays 440 Hz."""
     engine, rec = await harness.joined("py1")
     await publish_tone(engine, rec, "s_py1", 1000.0)
     async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0)) as context:
-        web = await join_page(harness, context, "web1", "s_web1")
+        yield engine, rec, context
+
+
+async def test_page_resumes_its_session_after_the_socket_drops(
+        harness: Harness, playwright: Any, tmp_path: Path) -> None:
+    async with py1_and_a_browser(harness, playwright, tmp_path) as (engine, rec, context):
+        web = await join_page(harness.url, context, "web1", "s_web1")
         remote = await engine_play(engine, rec, "s_web1")
         await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1")
         seen = len(rec["roomStreamUpdate"]), len(rec["roomUserUpdate"])
@@ -335,9 +362,262 @@ async def test_page_resumes_its_session_after_the_socket_drops(
         check_page_heard(await web.spectrum("s_py1", [440, 1000], ms=1000), 1000.0, [440.0])
         assert (len(rec["roomStreamUpdate"]), len(rec["roomUserUpdate"])) == seen
         assert (await web.state())["roomState"] == "CONNECTED"
+        # Played again on a new peer connection (what a re-login does when the publisher is
+        # back first): the page keeps the same MediaStream, the new track replaces the old
+        # one in it, and the page's <audio> plays it (WebAudio hears only what an element plays).
+        swap = await web.js("""async () => {
+            const zg = zegoTest.engine, before = zegoTest.media('s_py1');
+            const old = before.getAudioTracks()[0];
+            await zg._replay(zg._playing.get('s_py1'));
+            const after = zegoTest.media('s_py1');
+            return {same: before === after, tracks: after.getAudioTracks().length,
+                    fresh: after.getAudioTracks()[0] !== old, old: old.readyState};
+        }""")
+        assert swap == {"same": True, "tracks": 1, "fresh": True, "old": "ended"}, swap
+        await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1 again")
+        check_page_heard(await web.spectrum("s_py1", [440, 1000], ms=1000), 1000.0, [440.0])
         # and signaling works on the new socket
         reply = await web.js("zegoTest.engine.sendBroadcastMessage('room1', 'back')")
         assert reply["errorCode"] == 0, reply
         await wait_until(lambda: any(m["message"] == "back"
                                      for e in rec["IMRecvBroadcastMessage"] for m in e[1]),
                          timeout=WAIT_S, what="the message after the resume")
+
+
+# ---------------------------------------------------------------------- a page written for ZEGO
+SAMPLE_PATH = "/samples/zego_sample.html"
+
+# ZEGO's result shapes (shared/reference/zego-api.md)
+SYSTEM_KEYS = {"webRTC", "customCapture", "camera", "microphone", "screenSharing", "videoCodec",
+               "errInfo", "result"}
+AUDIO_QUALITY_KEYS = {"audioBitrate", "audioCodec", "audioFPS", "audioPacketsLost",
+                      "audioPacketsLostRate", "audioQuality", "googCodecName", "muteState"}
+
+
+async def open_sample(ws_url: str, context: Any, user_id: str, stream_id: str) -> Page:
+    """tests/web/zego_sample.html on the room server's origin; it logs in and publishes."""
+    await serve_file(context, http_base(ws_url) + SAMPLE_PATH, WEB / "zego_sample.html",
+                     "text/html; charset=utf-8")
+    query = urlencode({"appID": DEV_APP_ID, "server": ws_url, "token": make_token(user_id),
+                       "roomID": "room1", "userID": user_id, "streamID": stream_id})
+    page = Page(None, user_id, stream_id, state_js="window.sample")
+    page.page = await open_page(context, f"{http_base(ws_url)}{SAMPLE_PATH}?{query}", page.console)
+    await page.wait_for("s.error || s.publisher === 'PUBLISHING'", "the sample publishing")
+    assert (await page.state())["error"] is None, page.console
+    return page
+
+
+def warnings_about(console: list[str], word: str) -> int:
+    return sum(1 for line in console if line.startswith("warning") and word in line)
+
+
+async def test_a_page_written_for_zego_web_runs_on_zego_js(
+        harness: Harness, playwright: Any, tmp_path: Path) -> None:
+    async with py1_and_a_browser(harness, playwright, tmp_path) as (engine, rec, context):
+        web = await open_sample(harness.url, context, "web1", "s_web1")
+
+        # Both directions of audio, by content.
+        remote = await engine_play(engine, rec, "s_web1")
+        check_heard((await collect(remote, 100))[-75:], 440.0, [440.0, 1000.0])
+        await web.wait_for("s.players.s_py1 === 'PLAYING'", "the sample playing s_py1")
+        heard = await web.spectrum("s_py1", [440, 1000], ms=1000, media_js="sample.remote[sid]")
+        check_page_heard(heard, 1000.0, [440.0])
+
+        # ZEGO's result shapes.
+        state = await web.state()
+        assert set(state["system"]) == SYSTEM_KEYS, state["system"]
+        assert set(state["system"]["videoCodec"]) == {"H264", "VP8", "H265"}, state["system"]
+        assert state["system"]["webRTC"] and state["system"]["microphone"], state["system"]
+        assert state["system"]["result"] is True and state["system"]["errInfo"] == {}
+        devices = state["devices"]
+        assert set(devices) == {"microphones", "speakers", "cameras"}, devices
+        assert devices["microphones"] and all(set(d) == {"deviceName", "deviceID"}
+                                              for d in devices["microphones"]), devices
+        assert isinstance(state["version"], str) and state["version"], state
+        one = await web.js("Promise.all([sample.zg.checkSystemRequirements('microphone'), "
+                           "sample.zg.checkSystemRequirements('VP8')])")
+        assert one == [{"microphone": True, "errInfo": {}, "result": True},
+                       {"videoCodec": {"VP8": True}, "errInfo": {}, "result": True}], one
+        # setAudioConfig and useAudioDevice change the microphone live: the engine still
+        # hears the page's tone, through the new track.
+        live = await web.js("""async () => {
+            const zg = sample.zg, stream = sample.localStream;
+            const config = await zg.setAudioConfig(stream, {AEC: true, ANS: false, AGC: false});
+            const s = stream.getAudioTracks()[0].getSettings();
+            const mics = sample.devices.microphones;
+            const device = await zg.useAudioDevice(stream, mics[mics.length - 1].deviceID);
+            const t = stream.getAudioTracks();
+            return {config: [config.errorCode, s.echoCancellation, s.noiseSuppression,
+                             s.autoGainControl],
+                    device: device.errorCode, tracks: t.length,
+                    deviceId: t[0].getSettings().deviceId, wanted: mics[mics.length - 1].deviceID};
+        }""")
+        assert live["config"] == [0, True, False, False], live
+        assert live["device"] == 0 and live["tracks"] == 1, live
+        assert live["deviceId"] == live["wanted"], live
+        check_heard((await collect(remote, 75))[-50:], 440.0, [440.0, 1000.0])
+        assert state["users"] == {"py1": "py1"}, state["users"]
+        assert ("ADD", [{"userID": "web1", "userName": "web1"}]) in [e[1:] for e in
+                                                                      rec["roomUserUpdate"]]
+
+        # Sound levels (the fake mic is at -6 dBFS, the engine's tone at -10) and quality.
+        await web.wait_for("s.levels.s_py1 && s.levels.s_py1.level > 50 && s.levels.s_py1.type "
+                           "=== 'pull' && s.levels.s_web1 && s.levels.s_web1.level > 50 && "
+                           "s.levels.s_web1.type === 'push'", "sound levels")
+        await web.wait_for("s.quality.play && s.quality.publish && s.quality.play.audio.audioFPS"
+                           " > 45 && s.quality.publish.audio.audioFPS > 45", "quality events")
+        quality = (await web.state())["quality"]
+        for kind in ("play", "publish"):
+            audio = quality[kind]["audio"]
+            assert AUDIO_QUALITY_KEYS <= set(audio), audio
+            assert audio["audioCodec"] == "opus" and audio["audioPacketsLost"] == 0, audio
+            assert 45 < audio["audioFPS"] < 55 and audio["audioBitrate"] > 10, audio
+            assert audio["audioQuality"] == 0, audio
+        assert quality["play"]["streamID"] == "s_py1" and "audioJitter" in quality["play"]["audio"]
+        on_demand = await web.js("sample.zg.getPlayingStreamQuality('s_py1')")
+        assert set(on_demand) == {"video", "audio", "peerToPeerDelay", "peerToPeerPacketLostRate"}
+
+        # IM and room extra info, both ways.
+        await engine.sendBroadcastMessage("room1", "hello")
+        await engine.sendBarrageMessage("room1", "wow")
+        await engine.sendCustomCommand("room1", "mute please", ["web1"])
+        await engine.setRoomExtraInfo("room1", "topic", "tones")
+        await web.wait_for("s.messages.length === 3 && s.extraInfo.length === 1", "three messages")
+        state = await web.state()
+        assert state["messages"] == [
+            {"kind": "broadcast", "from": "py1", "text": "hello"},
+            {"kind": "barrage", "from": "py1", "text": "wow"},
+            {"kind": "command", "from": "py1", "text": "mute please"}], state["messages"]
+        assert state["extraInfo"] == [{"key": "topic", "value": "tones", "from": "py1"}]
+        replies = await web.js("""Promise.all([
+            sample.zg.sendBroadcastMessage('room1', 'hi'),
+            sample.zg.sendBarrageMessage('room1', 'yay'),
+            sample.zg.sendCustomCommand('room1', 'ok', ['py1'])])""")
+        assert [r["errorCode"] for r in replies] == [0, 0, 0], replies
+        await wait_until(lambda: rec["IMRecvBroadcastMessage"] and rec["IMRecvBarrageMessage"]
+                         and rec["IMRecvCustomCommand"], timeout=WAIT_S, what="the page's IM")
+        assert rec["IMRecvBroadcastMessage"][-1][1][0]["message"] == "hi"
+        assert rec["IMRecvBarrageMessage"][-1][1][0]["message"] == "yay"
+        assert rec["IMRecvCustomCommand"][-1][1:] == ({"userID": "web1", "userName": "web1"}, "ok")
+
+        # Options and calls ZEGO has but we lack: one warning each, never an exception.
+        lacking = await web.js("""async () => {
+            const zg = sample.zg;
+            const streams = [];
+            for (let i = 0; i < 2; i++) {
+              const s = await zg.createStream({camera: {audio: true, video: true, videoQuality: 4,
+                                                        width: 640, fancyOption: i}});
+              streams.push([s.getAudioTracks().length, s.getVideoTracks().length]);
+              zg.destroyStream(s);
+            }
+            const video = [zg.mutePublishStreamVideo(sample.localStream, true),
+                           zg.mutePublishStreamVideo(sample.localStream, false)];
+            const cdn = await zg.addPublishCdnUrl('s_web1', 'rtmp://127.0.0.1/live');
+            let mixer = null;
+            try { await zg.startMixerTask({taskID: 't'}); } catch (e) { mixer = e.code; }
+            const onSilent = zg.on('networkQuality', () => {});
+            const onBogus = zg.on('noSuchEvent', () => {});
+            return {streams, video, cdn, mixer, onSilent, onBogus};
+        }""")
+        assert lacking["streams"] == [[1, 0], [1, 0]], lacking
+        assert lacking["video"] == [False, False], lacking
+        assert lacking["cdn"]["errorCode"] == 1000010 and lacking["mixer"] == 1000010, lacking
+        assert lacking["onSilent"] is True and lacking["onBogus"] is False, lacking
+        for word in ("createStream camera: video ", "videoQuality", "width", "fancyOption",
+                     "mutePublishStreamVideo", "addPublishCdnUrl", "startMixerTask",
+                     "on(networkQuality)"):
+            assert warnings_about(web.console, word) == 1, (word, web.console)
+
+        # Leaving: the engine sees the stream and the user go, the page DISCONNECTED.
+        await web.js("sample.zg.logoutRoom('room1')")
+        await wait_until(lambda: any(e[1] == "DELETE" for e in rec["roomUserUpdate"])
+                         and any(e[1] == "DELETE" for e in rec["roomStreamUpdate"]),
+                         timeout=WAIT_S, what="web1 leaving")
+        await web.wait_for("s.log.some(l => l.startsWith('roomStateUpdate DISCONNECTED'))",
+                           "DISCONNECTED")
+        await web.js("sample.zg.destroyEngine()")
+        assert not [c for c in web.console if c.startswith(("error", "pageerror"))], web.console
+
+
+# ---------------------------------------------------------------------- server restart
+def since(events: list[str], marker: str) -> list[str]:
+    """The page's events after the last one that starts with ``marker``."""
+    last = max(i for i, e in enumerate(events) if e.startswith(marker))
+    return events[last + 1:]
+
+
+async def test_page_logs_in_again_after_a_server_restart(
+        playwright: Any, isolated: bool, tmp_path: Path, unused_tcp_port: int) -> None:
+    """Two restarts on the same port.  First the engine is back before the page (the page
+    is held offline until then): the page finds s_py1 still there and plays it again on
+    the same MediaStream.  Then the engine does not come back: the page learns, as
+    DELETE events, that py1 and its stream are gone."""
+    port = unused_tcp_port
+    url = f"ws://127.0.0.1:{port}/ws"
+    config = fast_config(login_deadline_s=10.0)
+    engine = ZegoExpressEngine(DEV_APP_ID, url, options={**LOOPBACK, "pingInterval": 1.0,
+                                                         "pingTimeout": 3.0})
+    rec = Recorder()
+    rec.attach(engine, *ALL_EVENTS)
+    try:
+        async with browser(playwright, write_tone_wav(tmp_path / "440.wav", 440.0)) as context:
+            async with RoomServer(config).running("127.0.0.1", port):
+                await engine.loginRoom("room1", make_token("py1"), {"userID": "py1"},
+                                       {"userUpdate": True})
+                await publish_tone(engine, rec, "s_py1", 1000.0)
+                web = await join_page(url, context, "web1", "s_web1")
+                remote = await engine_play(engine, rec, "s_web1")
+                await web.wait_for("s.players.s_py1 === 'PLAYING'", "playing s_py1")
+                check_heard((await collect(remote, 50))[-25:], 440.0, [440.0, 1000.0])
+                await web.js("window.keptStream = zegoTest.media('s_py1')")
+            # The server is gone; the page retries and fails, then is held offline.
+            await web.wait_for("s.roomState === 'CONNECTING'", "RECONNECTING")
+            await context.set_offline(True)
+            async with RoomServer(config).running("127.0.0.1", port):
+                up_at = time.monotonic()
+                await wait_until(lambda: rec["roomStateChanged"][-1][1] == "RECONNECTED"
+                                 and rec["publisherStateUpdate"][-1][0]["state"] == "PUBLISHING",
+                                 timeout=WAIT_S, what="the engine back and publishing")
+                await context.set_offline(False)  # "online": the page retries at once
+                await web.wait_for("s.roomState === 'CONNECTED' && s.publisherState === "
+                                   "'PUBLISHING' && s.players.s_py1 === 'PLAYING'",
+                                   "logged in, publishing and playing again")
+                restored_s = time.monotonic() - up_at
+                # audio flows again, both ways, on the same stream IDs
+                check_heard((await collect(remote, 75))[-50:], 440.0, [440.0, 1000.0])
+                heard = await web.spectrum("s_py1", [440, 1000], ms=1000)
+                check_page_heard(heard, 1000.0, [440.0])
+                assert await web.js("window.keptStream === zegoTest.media('s_py1')")
+                events = [e.split(" ", 1)[1] for e in (await web.state())["events"]]
+                assert [e for e in events if e.startswith("roomStateChanged")][-2:] == [
+                    "roomStateChanged RECONNECTING 1000017", "roomStateChanged RECONNECTED"]
+                assert [u.split()[1] for u in events if u.startswith("roomStateUpdate")][-3:] \
+                    == ["CONNECTED", "CONNECTING", "CONNECTED"], events
+                after = since(events, "roomStateChanged RECONNECTING")
+                assert [e for e in after if e.startswith("publisherStateUpdate")] == [
+                    "publisherStateUpdate s_web1 PUBLISH_REQUESTING",
+                    "publisherStateUpdate s_web1 PUBLISHING"], events
+                assert [e for e in after if e.startswith(("playerStateUpdate",
+                                                          "roomStreamUpdate"))] == [
+                    "playerStateUpdate s_py1 PLAY_REQUESTING",
+                    "playerStateUpdate s_py1 PLAYING"], events  # no DELETE/ADD: played again
+                log.info("after the restart: the page publishes and plays again %.1f s after "
+                         "the server came back (the engine first, then the page); both "
+                         "directions checked audible %.1f s after", restored_s,
+                         time.monotonic() - up_at)
+            # The second restart: the engine gives up meanwhile and never comes back.
+            await web.wait_for("s.roomState === 'CONNECTING'", "RECONNECTING again")
+            await engine.close()
+            async with RoomServer(config).running("127.0.0.1", port):
+                await web.wait_for("s.roomState === 'CONNECTED' && s.publisherState === "
+                                   "'PUBLISHING' && s.users.length === 0 && !('s_py1' in "
+                                   "s.players)", "logged in again, alone")
+                after = since([e.split(" ", 1)[1] for e in (await web.state())["events"]],
+                              "roomStateChanged RECONNECTING")
+                assert "roomUserUpdate DELETE py1" in after, after
+                assert "roomStreamUpdate DELETE s_py1" in after, after
+                assert after.index("roomStreamUpdate DELETE s_py1") < after.index(
+                    "roomStateChanged RECONNECTED"), after  # ZEGO's order: changes first
+                assert not [c for c in web.console if c.startswith("pageerror")], web.console
+    finally:
+        await engine.close()

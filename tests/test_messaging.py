@@ -118,3 +118,17 @@ async def test_stream_extra_info(harness: Harness) -> None:
     with pytest.raises(ZegoError) as err:
         await bob.setStreamExtraInfo("s1", "mine now")
     assert err.value.code == ErrorCode.NOT_LOGIN  # bob does not publish s1
+
+
+async def test_a_lone_surrogate_is_refused_and_the_sender_stays_connected(
+        harness: Harness) -> None:
+    """websockets cannot encode "\\ud800": sent as is, it would close the sender's socket."""
+    alice, a = await harness.joined("alice")
+    bob, b = await harness.joined("bob")
+    with pytest.raises(ZegoError) as err:
+        await alice.sendBroadcastMessage("room1", "bad \ud800")
+    assert err.value.code == ErrorCode.INPUT_PARAM_ERROR
+    assert (await alice.sendBroadcastMessage("room1", "fine"))["errorCode"] == 0
+    await wait_until(lambda: b["IMRecvBroadcastMessage"])
+    assert [m["message"] for e in b["IMRecvBroadcastMessage"] for m in e[1]] == ["fine"]
+    assert not any("RECONNECT" in e[1] for e in a["roomStateChanged"])

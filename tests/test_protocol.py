@@ -119,3 +119,49 @@ def test_decoder_checks_shapes_of_arbitrary_objects(kind: str, body: dict[str, o
             assert isinstance(request.body[name], expected)
         else:
             assert isinstance(rule, tuple)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"v":1,"id":4,"type":"sendBroadcastMessage","roomID":"r","message":"a\\ud800"}',
+        '{"v":1,"id":4,"type":"login","roomID":"r","token":"t","user":{"userName":"\\udfff"}}',
+        '{"v":1,"id":4,"type":"sendCustomCommand","roomID":"r","command":"c",'
+        '"toUserIDs":["\\udc00x"]}',
+        '{"v":1,"id":4,"type":"ping","\\ud800":1}',
+    ],
+)
+def test_client_frames_with_lone_surrogates_are_rejected(frame: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_from_client(frame)
+    assert (err.value.code, err.value.request_id) == (ErrorCode.INPUT_PARAM_ERROR, 4)
+    assert "Unicode" in err.value.message
+
+
+def test_server_frames_with_lone_surrogates_are_rejected() -> None:
+    push = '{"v":1,"type":"broadcastMessage","roomID":"r","messageList":[{"message":"\\ud800"}]}'
+    with pytest.raises(ProtocolError, match="Unicode"):
+        decode_from_server(push)
+    reply = '{"v":1,"id":1,"type":"reply","code":0,"message":"","data":{"x":["\\udbff"]}}'
+    with pytest.raises(ProtocolError, match="Unicode"):
+        decode_from_server(reply)
+
+
+def test_surrogate_pairs_are_valid_unicode() -> None:
+    request = decode_from_client(
+        '{"v":1,"id":1,"type":"sendBroadcastMessage","roomID":"r","message":"\\ud83d\\ude00"}')
+    assert request.body["message"] == "\U0001F600"
+
+
+def test_error_messages_quote_client_text_bounded() -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_from_client(json.dumps({"v": 1, "id": 1, "type": "x\n" * 5000}))
+    assert len(err.value.message) < 120 and "\n" not in err.value.message
+
+
+def test_encoders_refuse_lone_surrogates() -> None:
+    with pytest.raises(ProtocolError, match="Unicode"):
+        encode_request(Request(1, "sendBroadcastMessage", {"roomID": "r", "message": "\ud800"}))
+    with pytest.raises(ProtocolError, match="Unicode"):
+        encode_push(Push("error", {"code": 1, "message": "\udfff"}))
+    assert "\U0001F600" in encode_reply(Reply(1, 0, "\U0001F600"))

@@ -30,3 +30,12 @@ async def test_cli_serves_and_stops() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+def test_cli_credentials_turn_dev_mode_off_and_origins_are_passed() -> None:
+    from mock_server.__main__ import config_from, parse_args
+
+    assert config_from(parse_args([])).dev_mode
+    config = config_from(parse_args(["--app-id", "7", "--server-secret", "x" * 32,
+                                     "--allow-origin", "https://app.example"]))
+    assert not config.dev_mode and config.allowed_origins == ("https://app.example",)

@@ -88,7 +88,7 @@ async def test_socket_that_never_logs_in_is_closed() -> None:
 async def test_http_on_other_paths_is_a_plain_404(harness: Harness) -> None:
     host, port = harness.url.removeprefix("ws://").split("/")[0].split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     status = await asyncio.wait_for(reader.readline(), 5)
     assert b"404" in status
     writer.close()

@@ -54,6 +54,7 @@ class ErrorCode(IntEnum):
     TOKEN_NO_PUBLISH_PRIVILEGE = 1002082
     ROOM_INNER_ERROR = 1002099
     # publish
+    PUBLISH_FORBIDDEN = 1003025
     DUPLICATE_STREAM_ID = 1003028
     STREAM_EXTRA_INFO_NULL = 1003050
     STREAM_EXTRA_INFO_TOO_LONG = 1003051
@@ -62,6 +63,7 @@ class ErrorCode(IntEnum):
     DEVICE_CONSTRAINTS = 1103066
     # play
     PLAY_STREAM_NOT_FOUND = 1004002
+    PLAY_FORBIDDEN = 1004025
     REPEATED_PULL_STREAM = 1103049
     # IM
     MESSAGE_EMPTY = 1009001
@@ -110,6 +112,8 @@ _MESSAGES: dict[int, str] = {
         "token does not have the permission to publish current stream"
     ),
     ErrorCode.ROOM_INNER_ERROR: "room inner error",
+    ErrorCode.PUBLISH_FORBIDDEN: "stream forbidden by media server",
+    ErrorCode.PLAY_FORBIDDEN: "stream forbidden",
     ErrorCode.DUPLICATE_STREAM_ID: "there are duplicate stream ids in the room",
     ErrorCode.STREAM_EXTRA_INFO_NULL: "stream extra info is null",
     ErrorCode.STREAM_EXTRA_INFO_TOO_LONG: "stream extra info is too long",

@@ -33,6 +33,7 @@ __all__ = [
     "Push",
     "Reply",
     "Request",
+    "clip",
     "decode_from_client",
     "decode_from_server",
     "encode_push",
@@ -145,6 +146,40 @@ def _check_fields(kind: str, body: dict[str, Any], spec: dict[str, Any], rid: in
             )
 
 
+def _has_lone_surrogate(obj: Any) -> bool:
+    """True if any string (key or value) holds a lone surrogate such as JSON "\\ud800".
+
+    ``json.loads`` accepts those escapes but the result cannot be encoded as UTF-8, so
+    relaying it would fail at send time and drop every recipient's socket.
+    """
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def clip(value: object, limit: int = 40) -> str:
+    """A peer-controlled value fit for an error message or a log line: an escaped repr
+    (no newlines or terminal escapes) of at most ``limit`` characters, plus its length
+    when cut, so a hostile peer cannot write unbounded text into replies or logs."""
+    text = ascii(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, bytes)) else len(text)
+    return f"{text[:limit]}...({size} chars)"
+
+
 def _load_object(text: str | bytes) -> dict[str, Any]:
     if isinstance(text, bytes):
         raise ProtocolError("binary frames are not part of the protocol")
@@ -156,6 +191,10 @@ def _load_object(text: str | bytes) -> dict[str, Any]:
         raise ProtocolError(f"malformed JSON: {exc.__class__.__name__}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("a message must be a JSON object")
+    if _has_lone_surrogate(obj):
+        rid = obj.get("id")
+        raise ProtocolError("invalid Unicode (lone surrogate)",
+                            rid if _json_type_ok(rid, int) else None)
     return obj
 
 
@@ -166,10 +205,10 @@ def decode_from_client(text: str | bytes) -> Request:
     if not _json_type_ok(rid, int):
         raise ProtocolError("a request needs an integer 'id'")
     if obj.get("v") != PROTOCOL_VERSION:
-        raise ProtocolError(f"unsupported protocol version {obj.get('v')!r}", rid)
+        raise ProtocolError(f"unsupported protocol version {clip(obj.get('v'))}", rid)
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in REQUEST_FIELDS:
-        raise ProtocolError(f"unknown request type {kind!r}", rid)
+        raise ProtocolError(f"unknown request type {clip(kind)}", rid)
     body = {k: v for k, v in obj.items() if k not in ("v", "id", "type")}
     _check_fields(kind, body, REQUEST_FIELDS[kind], rid)
     return Request(cast(int, rid), kind, body)
@@ -188,14 +227,23 @@ def decode_from_server(text: str | bytes) -> Reply | Push:
             raise ProtocolError("reply 'data' must be an object")
         return Reply(cast(int, rid), cast(int, code), str(obj.get("message", "")), data)
     if not isinstance(kind, str) or kind not in PUSH_FIELDS:
-        raise ProtocolError(f"unknown push type {kind!r}")
+        raise ProtocolError(f"unknown push type {clip(kind)}")
     body = {k: v for k, v in obj.items() if k not in ("v", "type")}
     _check_fields(kind, body, PUSH_FIELDS[kind], None)
     return Push(kind, body)
 
 
 def _dump(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; a lone surrogate is refused here too, since websockets would fail
+    to encode the frame and close the socket (an app's own bad string would cost it its
+    connection)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("invalid Unicode (lone surrogate)") from None
+    return text
 
 
 def encode_request(request: Request) -> str:

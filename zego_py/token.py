@@ -11,8 +11,11 @@ tokens without a ZEGO account.  The format follows ``zegoim/zego_server_assistan
 * GCM (variant B, "recommended"): 12-char nonce, AES-GCM (ct || 16-byte tag), mode byte 1.
 
 The generators raise ``ValueError`` for bad arguments: those are programmer errors,
-not room errors.  The verifier raises only ``ZegoError(TOKEN_ERROR)`` for any
-malformed token string, so the server can pass the code straight to the client.
+not room errors.  The verifier raises only ``TokenError`` (code 1102016, message
+"token error") for any malformed token string, whatever was wrong with it: a CBC
+token carries no MAC, so a reply that told bad padding from bad JSON would be a
+padding oracle (docs/tokens.md).  What was wrong is in ``TokenError.detail``, for
+the server log only.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "AES_MODE_GCM",
     "TOKEN_VERSION",
     "TokenClaims",
+    "TokenError",
     "decode_token04",
     "generateToken04",
     "generateToken04GCM",
@@ -239,8 +243,16 @@ class TokenClaims:
         return self.expire <= (time.time() if now is None else now)
 
 
-def _bad(detail: str) -> ZegoError:
-    return ZegoError(ErrorCode.TOKEN_ERROR, f"token error: {detail}")
+class TokenError(ZegoError):
+    """Any unusable token: one code and one message on the wire, ``detail`` for logs."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ErrorCode.TOKEN_ERROR)
+        self.detail = detail
+
+
+def _bad(detail: str) -> TokenError:
+    return TokenError(detail)
 
 
 def _reject_constant(name: str) -> Any:
@@ -347,7 +359,7 @@ def decode_token04(token: str, secret: str) -> TokenClaims:
     """Decrypt and parse a token04 (CBC or GCM) without judging expiry or identity.
 
     Policy (expiry, user, room, privileges) lives in ``mock_server.auth``.  Any
-    malformed token raises ``ZegoError(TOKEN_ERROR)``; a secret that is not 32 bytes
+    malformed token raises ``TokenError``; a secret that is not 32 bytes
     is a server misconfiguration and raises ``ValueError``.
     """
     if not isinstance(secret, str) or len(secret.encode("utf-8")) != _SECRET_LEN:

@@ -68,6 +68,7 @@ export const ErrorCode = Object.freeze({
   STREAM_ID_EMPTY: 1000015,
   STREAM_ID_ILLEGAL: 1000016,
   NETWORK_BROKEN: 1000017,
+  FEATURE_NOT_SUPPORTED: 1000010, // ZEGO's CommonSdkNoModule
   LOGIN_ROOMS_EXCEEDED: 1002001,
   USER_ID_EMPTY: 1002005,
   USER_ID_ILLEGAL: 1002006,
@@ -81,8 +82,10 @@ export const ErrorCode = Object.freeze({
   ROOM_EXTRA_KEY_TOO_LONG: 1002015,
   ROOM_EXTRA_VALUE_TOO_LONG: 1002016,
   MULTI_ROOM_USER_MISMATCH: 1002018,
+  ROOM_USER_COUNT_EXCEEDED: 1002034,
   RECONNECT_FAILED: 1002053,
   USER_REPEATED_LOGIN: 1002056,
+  TOKEN_USER_MISMATCH: 1002077,
   STREAM_EXTRA_INFO_NULL: 1003050,
   STREAM_EXTRA_INFO_TOO_LONG: 1003051,
   PUBLISH_INNER_ERROR: 1003099,
@@ -92,6 +95,8 @@ export const ErrorCode = Object.freeze({
   INPUT_PARAM_ERROR: 1100001,
   NETWORK_TIMEOUT: 1100002,
   SOCKET_CLOSED: 1100003,
+  TOKEN_ERROR: 1102016,
+  TOKEN_EXPIRED: 1102018,
   REPEATED_PULL_STREAM: 1103049,
   DEVICE_UNAVAILABLE: 1103061,
   DEVICE_PERMISSION_DENIED: 1103064,
@@ -104,6 +109,7 @@ const MESSAGES = {
   1000014: "stream ID too long",
   1000015: "streamID is empty",
   1000016: "stream ID contains illegal characters",
+  1000010: "the current SDK does not support this feature",
   1000017: "network is broken",
   1002001: "login rooms exceeds the upper limit",
   1002005: "userID is empty",
@@ -118,8 +124,10 @@ const MESSAGES = {
   1002015: "room extra info key is too long",
   1002016: "room extra info value is too long",
   1002018: "different userID in multi-room mode",
+  1002034: "room user count exceeds the upper limit",
   1002053: "network broken and login failed",
   1002056: "user repeatedly login",
+  1002077: "the token userid error",
   1003050: "stream extra info is null",
   1003051: "stream extra info is too long",
   1003099: "publish inner error",
@@ -129,6 +137,8 @@ const MESSAGES = {
   1100001: "input param error",
   1100002: "network timeout",
   1100003: "socket close",
+  1102016: "token error",
+  1102018: "token expired",
   1103049: "repeated pull same stream",
   1103061: "audio capture device unavailable",
   1103064: "device permission denied",
@@ -198,18 +208,71 @@ function checkStreamExtraInfo(extraInfo) {
   return extraInfo;
 }
 
+// ---------------------------------------------------------------------- options
+// ZEGO's SDK ignores options it does not know.  So does this one, with one console
+// warning per option name (not per call), so a page written for ZEGO still runs and its
+// author learns what has no effect here.
+const warned = new Set();
+
+function warnOnce(key, text) {
+  if (warned.has(key)) return;
+  warned.add(key);
+  console.warn(`zego: ${text}`);
+}
+
+const VIDEO_OPTIONS = [
+  "video", "videoInput", "videoQuality", "facingMode", "width", "height", "bitrate", "bitRate",
+  "frameRate", "startBitrate", "minBitrate", "videoOptimizationMode", "keyFrameInterval",
+  "videoCodec", "sourceID",
+];
+
+/** Warn once for each key of `options` outside `supported`.  Video options are
+ *  recognised (ZEGO's) but have no effect: the room server relays audio only; a falsy
+ *  video option changes nothing, so it is not worth a warning. */
+function ignoreOthers(where, options, supported) {
+  for (const [key, value] of Object.entries(options || {})) {
+    if (supported.includes(key)) continue;
+    if (VIDEO_OPTIONS.includes(key)) {
+      if (value) warnOnce(`${where}.${key}`, `${where}: ${key} is ignored (the room server relays audio only)`);
+    } else {
+      warnOnce(`${where}.${key}`, `${where}: option ${key} is not supported here and is ignored`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------- signaling
 const REQUEST_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 10000;
 const GATHER_TIMEOUT_MS = 5000;
 const MEDIA_CONNECT_TIMEOUT_MS = 10000;
 const TOKEN_WARNING_MS = 30000;
-// After a dropped socket: retry delays (zego_py/backoff.py's schedule, without jitter)
+// After a re-login a played stream's publisher may publish again later than we log in:
+// keep asking for it this long (zego_py/media/controller.py REPLAY_WAIT_S).
+const REPLAY_WAIT_MS = 15000;
+// A reconnect stops retrying on these: another try cannot succeed (zego_py/engine.py).
+const FATAL_ON_RECONNECT = new Set([1102016, 1102018, 1002077, 1002034]);
+// After a dropped socket: retry delays (zego_py/backoff.py's schedule and jitter)
 // within the reconnectTimeout budget (options.reconnectTimeout, seconds).
 const RETRY_DELAYS_MS = [0, 300, 1200, 2700, 4800];
 const RETRY_STEADY_MS = 7000;
 const RECONNECT_TIMEOUT_S = 60;
+const RETRY_JITTER_MS = 1000; // none on the first try: many clients of a restarted server
+// do not reconnect in lockstep
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait `ms`, or less if the browser comes back online meanwhile (the network is back:
+ *  retry now rather than at the next step of the backoff). */
+function sleepUntilOnline(ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      window.removeEventListener("online", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    window.addEventListener("online", done);
+  });
+}
 
 function hasFields(fields, obj) {
   return fields.every((f) => f.endsWith("?") || (obj[f] !== undefined && obj[f] !== null));
@@ -347,6 +410,9 @@ const ROOM = {
 };
 const PUBLISHER = {
   "NO_PUBLISH/start": "PUBLISH_REQUESTING",
+  // publishing again after a re-login or a failed media path (ZEGO's "retry" state)
+  "PUBLISHING/retry": "PUBLISH_REQUESTING",
+  "PUBLISH_REQUESTING/retry": "PUBLISH_REQUESTING",
   "PUBLISH_REQUESTING/connected": "PUBLISHING",
   "PUBLISH_REQUESTING/failed": "NO_PUBLISH",
   "PUBLISH_REQUESTING/stop": "NO_PUBLISH",
@@ -355,6 +421,8 @@ const PUBLISHER = {
 };
 const PLAYER = {
   "NO_PLAY/start": "PLAY_REQUESTING",
+  "PLAYING/retry": "PLAY_REQUESTING",
+  "PLAY_REQUESTING/retry": "PLAY_REQUESTING",
   "PLAY_REQUESTING/connected": "PLAYING",
   "PLAY_REQUESTING/failed": "NO_PLAY",
   "PLAY_REQUESTING/stop": "NO_PLAY",
@@ -376,6 +444,17 @@ export const EVENT_NAMES = new Set([
   "tokenWillExpire", "IMRecvBroadcastMessage", "IMRecvBarrageMessage", "IMRecvCustomCommand",
   "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
   "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
+]);
+
+// ZEGO Web events this engine never emits (video, devices, SEI, mixing, ...): `on()`
+// takes them, as ZEGO's does, and warns once that they will not fire.
+export const SILENT_EVENTS = new Set([
+  "remoteCameraStatusUpdate", "playerRecvSEI", "networkQuality", "deviceError",
+  "screenSharingEnded", "videoDeviceStateChanged", "audioDeviceStateChanged",
+  "exceptionUpdate", "playerVideoTrackUpdate", "playerAudioTrackUpdate", "hallStateUpdate",
+  "recvRoomTransparentMessage", "mixerSoundLevelUpdate", "mixerRelayCDNStateUpdate",
+  "publisherVideoEncoderChanged", "playerStreamEvent", "publisherStreamEvent",
+  "streamUpdate", "autoMixerSoundLevelUpdate", "playerVideoTrackStateUpdate",
 ]);
 
 // ---------------------------------------------------------------------- WebRTC helpers
@@ -459,13 +538,16 @@ function level0to100(samples) {
 
 const round1 = (x) => Math.round(x * 10) / 10;
 
+const LOG_LEVELS = ["debug", "info", "warn", "error", "report", "disable"]; // ZEGO's order
+
 // ---------------------------------------------------------------------- the engine
 export class ZegoExpressEngine {
   /**
    * @param {number} appID  the app ID (a number, as ZEGO's)
    * @param {string|string[]} server  the room server's ws:// or wss:// URL (first of a list)
    * @param {number} [ENV]  ignored (ZEGO's environment switch)
-   * @param {object} [options]  {iceServers}: default none, or what the server hands out
+   * @param {object} [options]  {iceServers} (default none, or what the server hands out),
+   *   {reconnectTimeout} (seconds to keep retrying after the socket drops; 60)
    */
   constructor(appID, server, ENV = 0, options = {}) {
     if (typeof appID !== "number" || !Number.isInteger(appID)) {
@@ -492,25 +574,40 @@ export class ZegoExpressEngine {
     this._levelTimer = null;
     this._qualityTimer = null;
     this._destroyed = false;
+    this._logLevel = "info";
   }
 
   // ------------------------------------------------------------------ global
   getVersion() { return VERSION; }
 
+  /** ZEGO's log settings.  This SDK logs only to the console: logLevel above "info"
+   *  silences its info lines; the remote-logging and log-file fields have no effect (one
+   *  warning each). */
   setLogConfig(config = {}) {
-    const levels = ["debug", "info", "warn", "error", "report", "disable"];
-    return levels.includes(config.logLevel ?? "info");
+    ignoreOthers("setLogConfig", config, ["logLevel"]);
+    const level = (config || {}).logLevel ?? "info";
+    if (!LOG_LEVELS.includes(level)) return false;
+    this._logLevel = level;
+    return true;
   }
 
+  /** ZEGO shows error pop-ups in verbose mode; this SDK's errors go to the console only. */
   setDebugVerbose(_enable) {}
+
+  _info(...args) {
+    if (LOG_LEVELS.indexOf(this._logLevel) <= LOG_LEVELS.indexOf("info")) console.info(...args);
+  }
 
   /** Add a handler; several per event run in registration order. */
   on(event, callback) {
-    if (!EVENT_NAMES.has(event)) {
-      console.warn(`zego: on(${event}): this engine never emits it`);
-      return false;
-    }
     if (typeof callback !== "function") return false;
+    if (!EVENT_NAMES.has(event)) {
+      if (!SILENT_EVENTS.has(event)) {
+        console.warn(`zego: on(${event}): no such ZEGO event`);
+        return false;
+      }
+      warnOnce(`event.${event}`, `on(${event}): this engine never emits it (audio only)`);
+    }
     if (!this._handlers.has(event)) this._handlers.set(event, []);
     this._handlers.get(event).push(callback);
     return true;
@@ -559,26 +656,75 @@ export class ZegoExpressEngine {
     this._audioContext = null;
   }
 
-  async checkSystemRequirements() {
-    const webRTC = typeof RTCPeerConnection === "function";
-    const microphone = Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
-    return {
-      webRTC, customCapture: true, camera: false, microphone, screenSharing: false,
-      videoCodec: { H264: false, VP8: false, H265: false }, errInfo: {},
-      result: webRTC && microphone,
+  /** ZEGO's ZegoCapabilityDetection for this browser: what it can do, as ZEGO reports it
+   *  (its video codecs too, so ZEGO's samples that require H264 or VP8 run), although the
+   *  room server relays audio only.  `result` is whether a voice call can work here.
+   *  With checkType ("webRTC", "microphone", ..., "H264"), only that check. */
+  async checkSystemRequirements(checkType, _checkLevel) {
+    const media = navigator.mediaDevices;
+    const devices = media && media.enumerateDevices ? await media.enumerateDevices().catch(() => []) : [];
+    const capture = Boolean(media && media.getUserMedia);
+    const codecs = typeof RTCRtpSender !== "undefined" && RTCRtpSender.getCapabilities
+      ? (RTCRtpSender.getCapabilities("video") || { codecs: [] }).codecs.map((c) => c.mimeType.toLowerCase())
+      : [];
+    const all = {
+      webRTC: typeof RTCPeerConnection === "function",
+      customCapture: typeof HTMLMediaElement !== "undefined"
+        && typeof HTMLMediaElement.prototype.captureStream === "function",
+      camera: capture && devices.some((d) => d.kind === "videoinput"),
+      microphone: capture && devices.some((d) => d.kind === "audioinput"),
+      screenSharing: Boolean(media && media.getDisplayMedia),
+      videoCodec: {
+        H264: codecs.includes("video/h264"), VP8: codecs.includes("video/vp8"),
+        H265: codecs.includes("video/h265"),
+      },
     };
+    const errInfo = {};
+    if (!all.webRTC) errInfo.webRTC = "this browser has no RTCPeerConnection";
+    if (!capture) {
+      errInfo.microphone = "getUserMedia is unavailable (the page must be a secure context: https or localhost)";
+    } else if (!all.microphone) {
+      errInfo.microphone = "no microphone found";
+    }
+    const result = all.webRTC && all.microphone;
+    if (checkType === undefined || checkType === null) return { ...all, errInfo, result };
+    if (checkType in all.videoCodec) {
+      const ok = all.videoCodec[checkType];
+      return { videoCodec: { [checkType]: ok }, errInfo, result: ok };
+    }
+    if (!(checkType in all)) {
+      warnOnce(`check.${checkType}`, `checkSystemRequirements: unknown checkType ${checkType}: checking everything`);
+      return { ...all, errInfo, result };
+    }
+    const ok = all[checkType];
+    return { [checkType]: ok, errInfo: checkType in errInfo ? { [checkType]: errInfo[checkType] } : {}, result: ok };
   }
 
+  /** {microphones, speakers, cameras} of {deviceName, deviceID}, as ZEGO's.  Labels are
+   *  empty until the page has been granted the microphone (the browser's rule). */
   async enumDevices() {
-    const devices = navigator.mediaDevices ? await navigator.mediaDevices.enumerateDevices() : [];
+    const media = navigator.mediaDevices;
+    const devices = media && media.enumerateDevices ? await media.enumerateDevices() : [];
     const pick = (kind) => devices.filter((d) => d.kind === kind)
       .map((d) => ({ deviceName: d.label, deviceID: d.deviceId }));
-    return { microphones: pick("audioinput"), speakers: pick("audiooutput"), cameras: [] };
+    return { microphones: pick("audioinput"), speakers: pick("audiooutput"), cameras: pick("videoinput") };
   }
 
   async getMicrophones() { return (await this.enumDevices()).microphones; }
   async getSpeakers() { return (await this.enumDevices()).speakers; }
-  async getCameras() { return []; }
+  async getCameras() { return (await this.enumDevices()).cameras; }
+
+  /** Play a stream's media element on another output device (HTMLMediaElement.setSinkId). */
+  async useAudioOutputDevice(media, deviceID) {
+    if (!media || typeof media.setSinkId !== "function") return false;
+    try {
+      await media.setSinkId(deviceID === "default" ? "" : deviceID);
+      return true;
+    } catch (exc) {
+      console.warn("zego: useAudioOutputDevice failed", exc);
+      return false;
+    }
+  }
 
   // ------------------------------------------------------------------ rooms
   _room(roomID) {
@@ -629,11 +775,13 @@ export class ZegoExpressEngine {
       }
       throw exc;
     }
+    ignoreOthers("loginRoom", config, ["userUpdate", "maxMemberCount"]);
     this._multiRoomLocked = true;
     const userUpdate = Boolean(config.userUpdate);
     const room = {
-      roomID, user: checkedUser, userUpdate, state: "DISCONNECTED", streams: new Map(),
-      tokenTimer: null, pingTimer: null, link: null, sessionKey: 0, resumeToken: "",
+      roomID, user: checkedUser, token, userUpdate, config: { userUpdate, maxMemberCount },
+      state: "DISCONNECTED", users: new Map(), streams: new Map(), tokenTimer: null,
+      pingTimer: null, link: null, sessionKey: 0, resumeToken: "", reconnectToken: "",
     };
     room.link = this._newLink(room);
     this._rooms.set(roomID, room);
@@ -641,9 +789,7 @@ export class ZegoExpressEngine {
     let data;
     try {
       await room.link.connect();
-      data = await room.link.request("login", {
-        roomID, token, user: checkedUser, config: { userUpdate, maxMemberCount },
-      });
+      data = await room.link.request("login", { roomID, token, user: checkedUser, config: room.config });
     } catch (exc) {
       if (this._rooms.get(roomID) === room) this._rooms.delete(roomID);
       room.link.close();
@@ -651,20 +797,25 @@ export class ZegoExpressEngine {
       if (room.state !== "DISCONNECTED") this._transition(room, "login_failed", error.code, error.msg);
       throw error;
     }
-    room.sessionKey = data.sessionKey ?? 0;
-    room.resumeToken = data.resumeToken ?? "";
+    this._rememberLogin(room, data);
     this._transition(room, "login_ok");
-    this._scheduleTokenWarning(room, Number(data.tokenExpire || 0));
-    this._startPing(room, data.pingInterval, data.pingTimeout);
-    if (Array.isArray(data.iceServers)) this._serverIce = data.iceServers;
-    const users = data.users || [];
-    if (userUpdate && users.length) this._emit("roomUserUpdate", roomID, "ADD", users);
-    const streams = data.streams || [];
-    for (const s of streams) room.streams.set(s.streamID, s);
-    if (streams.length) this._emit("roomStreamUpdate", roomID, "ADD", streams, "");
+    if (userUpdate && room.users.size) this._emit("roomUserUpdate", roomID, "ADD", [...room.users.values()]);
+    if (room.streams.size) this._emit("roomStreamUpdate", roomID, "ADD", [...room.streams.values()], "");
     const extra = data.roomExtraInfoList || [];
     if (extra.length) this._emit("roomExtraInfoUpdate", roomID, extra);
     return true;
+  }
+
+  /** Keep what a login reply says (on room.link, which must be the link it came on). */
+  _rememberLogin(room, data) {
+    room.sessionKey = data.sessionKey ?? 0;
+    room.resumeToken = data.resumeToken ?? "";
+    room.reconnectToken = data.reconnectToken || room.reconnectToken;
+    room.users = new Map((data.users || []).map((u) => [u.userID, u]));
+    room.streams = new Map((data.streams || []).map((s) => [s.streamID, s]));
+    this._scheduleTokenWarning(room, Number(data.tokenExpire || 0));
+    this._startPing(room, data.pingInterval, data.pingTimeout);
+    if (Array.isArray(data.iceServers)) this._serverIce = data.iceServers;
   }
 
   /** Leave a room (the only/first one when omitted); stops its publishing and playing.
@@ -684,7 +835,7 @@ export class ZegoExpressEngine {
       try {
         await room.link.request("logout", { roomID: room.roomID }, 3000);
       } catch (exc) {
-        console.info(`zego: logout of ${room.roomID}:`, exc.msg || exc);
+        this._info(`zego: logout of ${room.roomID}:`, exc.msg || exc);
       }
     }
     room.link.close();
@@ -700,7 +851,11 @@ export class ZegoExpressEngine {
     }
     if (typeof token !== "string" || !token) return false;
     room.link.request("renewToken", { roomID: room.roomID, token })
-      .then((data) => this._scheduleTokenWarning(room, Number(data.tokenExpire || 0)))
+      .then((data) => {
+        room.token = token;
+        room.reconnectToken = data.reconnectToken || room.reconnectToken;
+        this._scheduleTokenWarning(room, Number(data.tokenExpire || 0));
+      })
       .catch((exc) => console.warn(`zego: renewToken for ${room.roomID} failed`, exc.msg || exc));
     return true;
   }
@@ -751,6 +906,10 @@ export class ZegoExpressEngine {
     const rid = room.roomID;
     switch (p.type) {
       case "userUpdate":
+        for (const u of p.userList) {
+          if (p.updateType === "ADD") room.users.set(u.userID, u);
+          else room.users.delete(u.userID);
+        }
         if (room.userUpdate) this._emit("roomUserUpdate", rid, p.updateType, p.userList);
         break;
       case "streamUpdate":
@@ -809,9 +968,7 @@ export class ZegoExpressEngine {
     room.link.close();
   }
 
-  /** The socket dropped without a logout: resume the session the server holds for us
-   *  (its grace period; media keeps flowing meanwhile).  If the server has forgotten the
-   *  session, the room is lost: DISCONNECTED with 1002053 (a page reloads to rejoin). */
+  /** The socket dropped without a logout: resume the session, or log in again. */
   _onLinkClosed(room) {
     if (this._rooms.get(room.roomID) !== room || room.state !== "CONNECTED") return;
     if (room.pingTimer !== null) clearInterval(room.pingTimer);
@@ -820,26 +977,31 @@ export class ZegoExpressEngine {
     this._recover(room);
   }
 
+  /** Retry with backoff within the reconnectTimeout budget (zego_py/engine.py _recover).
+   *  First `resume`: the server still holds the session (a blip; media never stopped).
+   *  If it has forgotten us (it restarted, or the grace period passed), log in again with
+   *  the server-minted reconnectToken, report the users and streams that changed meanwhile
+   *  as ADD/DELETE, and publish and play the same stream IDs again. */
   async _recover(room) {
     const budgetMs = (this._options.reconnectTimeout ?? RECONNECT_TIMEOUT_S) * 1000;
-    let spent = 0;
+    const started = performance.now();
     let lastError = null;
     for (let attempt = 0; ; attempt++) {
-      const delay = attempt < RETRY_DELAYS_MS.length ? RETRY_DELAYS_MS[attempt] : RETRY_STEADY_MS;
-      if (attempt > 0 && spent + delay >= budgetMs) break;
-      spent += delay;
-      await sleep(delay);
+      const base = attempt < RETRY_DELAYS_MS.length ? RETRY_DELAYS_MS[attempt] : RETRY_STEADY_MS;
+      const delay = base + (attempt ? Math.random() * RETRY_JITTER_MS : 0);
+      const left = budgetMs - (performance.now() - started);
+      if (attempt > 0 && delay >= left) break;
+      await sleepUntilOnline(delay);
       if (this._rooms.get(room.roomID) !== room) return; // logged out meanwhile
       const link = this._newLink(room);
+      let relogin;
       try {
         await link.connect(5000);
-        await link.request("resume", {
-          roomID: room.roomID, sessionKey: room.sessionKey, resumeToken: room.resumeToken,
-        }, 5000);
+        relogin = await this._resumeOrLogin(room, link);
       } catch (exc) {
         lastError = exc;
         link.close();
-        if (exc.code === ErrorCode.NOT_LOGIN) break; // the server no longer has the session
+        if (FATAL_ON_RECONNECT.has(exc.code)) break;
         continue;
       }
       if (this._rooms.get(room.roomID) !== room) {
@@ -847,8 +1009,11 @@ export class ZegoExpressEngine {
         return;
       }
       room.link = link;
+      if (relogin) this._applyRelogin(room, relogin);
+      else this._startPing(room, room.pingInterval, room.pingTimeout);
       this._transition(room, "reconnected");
-      this._startPing(room, room.pingInterval, room.pingTimeout);
+      if (relogin) this._onRelogin(room);
+      this._info(`zego: room ${room.roomID}: ${relogin ? "logged in again" : "session resumed"}`);
       return;
     }
     if (this._rooms.get(room.roomID) !== room) return;
@@ -857,6 +1022,47 @@ export class ZegoExpressEngine {
     const detail = lastError ? `reconnect failed: ${lastError.msg || lastError}` : "reconnect failed";
     this._transition(room, "reconnect_failed", ErrorCode.RECONNECT_FAILED, detail);
     await this._onRoomLeaving(room);
+  }
+
+  /** null when the session was resumed; the login reply when we logged in again. */
+  async _resumeOrLogin(room, link) {
+    try {
+      await link.request("resume", {
+        roomID: room.roomID, sessionKey: room.sessionKey, resumeToken: room.resumeToken,
+      }, 5000);
+      return null;
+    } catch (exc) {
+      if (exc.code !== ErrorCode.NOT_LOGIN) throw exc;
+    }
+    return link.request("login", {
+      roomID: room.roomID, token: room.reconnectToken || room.token, user: room.user, config: room.config,
+    }, 5000);
+  }
+
+  /** Emit what changed while we were away, as ZEGO's ADD/DELETE events. */
+  _applyRelogin(room, data) {
+    const oldUsers = room.users;
+    const oldStreams = room.streams;
+    this._rememberLogin(room, data);
+    const rid = room.roomID;
+    const missing = (from, to) => [...from.entries()].filter(([id]) => !to.has(id)).map(([, v]) => v);
+    const gone = missing(oldUsers, room.users);
+    const came = missing(room.users, oldUsers);
+    if (room.userUpdate && gone.length) this._emit("roomUserUpdate", rid, "DELETE", gone);
+    if (room.userUpdate && came.length) this._emit("roomUserUpdate", rid, "ADD", came);
+    const ended = missing(oldStreams, room.streams);
+    const started = missing(room.streams, oldStreams);
+    if (ended.length) {
+      this._emit("roomStreamUpdate", rid, "DELETE", ended,
+        JSON.stringify({ stream_delete_reason: [{ code: 6 }] }));
+    }
+    if (started.length) this._emit("roomStreamUpdate", rid, "ADD", started, "");
+  }
+
+  /** After logging in again (the server forgot us): publish and play everything again. */
+  _onRelogin(room) {
+    for (const pub of [...this._publishing.values()]) if (pub.room === room) this._republish(pub);
+    for (const play of [...this._playing.values()]) if (play.room === room) this._replay(play);
   }
 
   // ------------------------------------------------------------------ messaging
@@ -905,6 +1111,7 @@ export class ZegoExpressEngine {
     if (!pub || pub.state !== "PUBLISHING") throw new ZegoError(ErrorCode.NOT_LOGIN, `not publishing ${streamID}`);
     try {
       await pub.room.link.request("setStreamExtraInfo", { streamID, extraInfo });
+      pub.extraInfo = extraInfo; // a re-publish after a re-login carries it
       return { errorCode: 0, extendedData: "" };
     } catch (exc) {
       return { errorCode: exc.code, extendedData: exc.msg };
@@ -912,22 +1119,28 @@ export class ZegoExpressEngine {
   }
 
   // ------------------------------------------------------------------ local streams
-  /** A local stream (a MediaStream): {camera: {audio: true, video: false}} is the mic,
-   *  {custom: {source: MediaStream | HTMLMediaElement}} anything else. */
+  /** A local stream (a MediaStream) from ZEGO's ZegoLocalStreamConfig: {camera: {audio,
+   *  audioInput, ANS, AGC, AEC, channelCount, audioBitrate}} is the microphone, {custom:
+   *  {source: MediaStream | HTMLMediaElement}} anything else.  The default (no argument)
+   *  is ZEGO's camera and microphone: here the microphone.  Video options are ignored
+   *  with a warning (the room server relays audio only); screen capture rejects 1000010. */
   async createStream(source) {
-    source = source ?? { camera: { audio: true, video: false } };
-    const kinds = source && typeof source === "object" ? Object.keys(source) : [];
+    source = source ?? { camera: { audio: true, video: true } };
+    const kinds = source && typeof source === "object"
+      ? Object.keys(source).filter((k) => ["camera", "screen", "custom"].includes(k)) : [];
     if (kinds.length !== 1) {
       throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "createStream takes exactly one of camera, screen or custom");
     }
     const kind = kinds[0];
+    ignoreOthers("createStream", source, [kind]);
     const cfg = source[kind] && typeof source[kind] === "object" ? source[kind] : {};
     let stream;
     if (kind === "camera") {
-      if (cfg.video) {
-        throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, 'the room server relays audio only: pass {video: false}');
+      ignoreOthers("createStream camera", cfg,
+        ["audio", "audioInput", "ANS", "AGC", "AEC", "channelCount", "audioBitrate"]);
+      if (cfg.audio === false) {
+        throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "audio: false leaves nothing to capture (video is not relayed)");
       }
-      if (cfg.audio === false) throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio");
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         throw new ZegoError(ErrorCode.DEVICE_UNAVAILABLE,
           "getUserMedia is unavailable (the page must be a secure context: https or localhost)");
@@ -944,21 +1157,80 @@ export class ZegoExpressEngine {
       } catch (exc) {
         throw deviceError(exc);
       }
-      this._localStreams.set(stream, { kind: "microphone", audioMuted: false });
+      this._localStreams.set(stream, {
+        kind: "microphone", audioMuted: false, audioBitrate: cfg.audioBitrate, constraints: audio,
+      });
       this._applyMute(stream);
     } else if (kind === "custom") {
+      ignoreOthers("createStream custom", cfg, ["source", "audioBitrate"]);
       const src = cfg.source;
       if (typeof MediaStream !== "undefined" && src instanceof MediaStream) stream = src;
       else if (src && typeof src.captureStream === "function") stream = src.captureStream();
       else throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "custom source must be a MediaStream or a media element");
       if (stream.getAudioTracks().length === 0) throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio");
-      this._localStreams.set(stream, { kind: "custom", audioMuted: false });
-    } else if (kind === "screen") {
-      throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "screen sharing is not supported");
+      this._localStreams.set(stream, { kind: "custom", audioMuted: false, audioBitrate: cfg.audioBitrate });
     } else {
-      throw new ZegoError(ErrorCode.DEVICE_CONSTRAINTS, `unknown stream source ${kind}`);
+      warnOnce("createStream.screen", "createStream: screen capture is not supported (audio-only room server)");
+      throw new ZegoError(ErrorCode.FEATURE_NOT_SUPPORTED, "screen capture is not supported");
     }
     return stream;
+  }
+
+  /** ZEGO's setAudioConfig(localStream, {ANS, AGC, AEC}): the browser's own noise
+   *  suppression, gain control and echo canceller on the microphone, changed live. */
+  async setAudioConfig(localStream, config = {}) {
+    ignoreOthers("setAudioConfig", config, ["ANS", "AGC", "AEC"]);
+    const changes = {};
+    if (config.AEC !== undefined) changes.echoCancellation = Boolean(config.AEC);
+    if (config.AGC !== undefined) changes.autoGainControl = Boolean(config.AGC);
+    if (config.ANS !== undefined) changes.noiseSuppression = Boolean(config.ANS);
+    return this._recapture(localStream, changes);
+  }
+
+  /** ZEGO's useAudioDevice(localStream, deviceID): switch the stream's microphone live. */
+  async useAudioDevice(localStream, deviceID) {
+    return this._recapture(localStream,
+      { deviceId: deviceID && deviceID !== "default" ? { exact: deviceID } : undefined });
+  }
+
+  /** Capture the microphone again with `changes` to its constraints and swap the new
+   *  track in: into the MediaStream and into the sender of every publication of it
+   *  (replaceTrack: no renegotiation).  Chromium applies no audio-processing change to a
+   *  live track (applyConstraints resolves and changes nothing), and a second capture of
+   *  a device that is still open gets no echo canceller, so the old track stops first:
+   *  players hear a gap of one getUserMedia call.  If the new capture fails, the old
+   *  constraints are captured again and the call resolves the error. */
+  async _recapture(localStream, changes) {
+    const info = this._localStreams.get(localStream);
+    if (!info || info.kind !== "microphone") {
+      return { errorCode: ErrorCode.INPUT_PARAM_ERROR, extendedData: "not a microphone stream from createStream" };
+    }
+    const old = localStream.getAudioTracks();
+    for (const t of old) t.stop();
+    let result = { errorCode: 0, extendedData: "" };
+    let fresh;
+    try {
+      fresh = await navigator.mediaDevices.getUserMedia({ audio: { ...info.constraints, ...changes }, video: false });
+      info.constraints = { ...info.constraints, ...changes };
+    } catch (exc) {
+      const error = deviceError(exc);
+      result = { errorCode: error.code, extendedData: error.msg };
+      try {
+        fresh = await navigator.mediaDevices.getUserMedia({ audio: info.constraints, video: false });
+      } catch (_) {
+        return result; // the stream stays without a live microphone
+      }
+    }
+    const track = fresh.getAudioTracks()[0];
+    const senders = [...this._publishing.values()]
+      .filter((pub) => pub.stream === localStream && pub.pc)
+      .map((pub) => pub.pc.getSenders()[0]);
+    await Promise.all(senders.map((sender) => sender.replaceTrack(track)));
+    localStream.addTrack(track);
+    for (const t of old) localStream.removeTrack(t);
+    this._applyMute(localStream);
+    this._dropMeter(localStream);
+    return result;
   }
 
   /** Stop the stream's devices (stop publishing it first). */
@@ -1029,12 +1301,21 @@ export class ZegoExpressEngine {
       const reply = await exchange(pc.localDescription.sdp);
       await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
       await mediaConnected(pc, failureCode);
+      pc.connectedAt = performance.now();
       return pc;
     } catch (exc) {
       pc.close();
       if (exc instanceof ZegoError) throw exc;
       throw new ZegoError(failureCode, String(exc && exc.message || exc));
     }
+  }
+
+  /** A media path that dies under a live signaling link is rebuilt, as after a re-login
+   *  (while the room is reconnecting, the re-login does it). */
+  _watch(pc, entry, rebuild) {
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" && entry.pc === pc && entry.room.state === "CONNECTED") rebuild(entry);
+    });
   }
 
   _roomFor(option) {
@@ -1054,10 +1335,12 @@ export class ZegoExpressEngine {
   }
 
   /** true = the request went out (publisherStateUpdate tells the outcome); false = this
-   *  engine already publishes streamID.  Throws {errorCode} for bad arguments. */
+   *  engine already publishes streamID.  Throws {errorCode} for bad arguments.  Options:
+   *  extraInfo, roomID; ZEGO's others are ignored with a warning. */
   startPublishingStream(streamID, localStream, publishOption = {}) {
     checkStreamID(streamID);
-    const room = this._roomFor(publishOption || {});
+    const option = publishOption || {};
+    const room = this._roomFor(option);
     if (typeof MediaStream === "undefined" || !(localStream instanceof MediaStream)
       || localStream.getAudioTracks().length === 0) {
       throw new ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream");
@@ -1066,44 +1349,71 @@ export class ZegoExpressEngine {
       console.warn(`zego: publisher already exist: ${streamID}`);
       return false;
     }
-    const extraInfo = checkStreamExtraInfo((publishOption || {}).extraInfo ?? "");
+    const extraInfo = checkStreamExtraInfo(option.extraInfo ?? "");
+    ignoreOthers("startPublishingStream", option, ["extraInfo", "roomID"]);
     if (!this._localStreams.has(localStream)) {
       this._localStreams.set(localStream, { kind: "custom", audioMuted: false });
     }
     const pub = {
-      streamID, room, stream: localStream, state: "NO_PUBLISH", pc: null, micStatusSent: "OPEN",
+      streamID, room, stream: localStream, extraInfo, state: "NO_PUBLISH", pc: null,
+      micStatusSent: "OPEN", attempt: 0, quality: null,
     };
     this._publishing.set(streamID, pub);
     this._publisherState(pub, "start");
-    this._negotiatePublish(pub, extraInfo);
+    this._negotiatePublish(pub);
     return true;
   }
 
-  async _negotiatePublish(pub, extraInfo) {
+  async _negotiatePublish(pub) {
+    const attempt = ++pub.attempt;
+    const current = () => this._publishing.get(pub.streamID) === pub && pub.attempt === attempt;
     const track = pub.stream.getAudioTracks()[0];
+    const kbps = (this._localStreams.get(pub.stream) || {}).audioBitrate;
     let pc;
     try {
       pc = await this._connectPeer(
-        (peer) => peer.addTransceiver(track, { direction: "sendonly", streams: [pub.stream] }),
+        (peer) => peer.addTransceiver(track, {
+          direction: "sendonly", streams: [pub.stream],
+          sendEncodings: kbps > 0 ? [{ maxBitrate: kbps * 1000 }] : undefined,
+        }),
         (sdp) => pub.room.link.request("publish", {
-          roomID: pub.room.roomID, streamID: pub.streamID, extraInfo, sdp,
+          roomID: pub.room.roomID, streamID: pub.streamID, extraInfo: pub.extraInfo, sdp,
         }),
         ErrorCode.PUBLISH_INNER_ERROR);
     } catch (exc) {
-      if (this._publishing.get(pub.streamID) === pub) {
+      if (current()) {
         this._publishing.delete(pub.streamID);
         this._publisherState(pub, "failed", exc.code, exc.msg);
       }
       return;
     }
-    pub.pc = pc;
-    if (this._publishing.get(pub.streamID) !== pub) { // stopped while connecting
+    if (!current()) { // stopped, or publishing again, while connecting
       pc.close();
       return;
     }
+    pub.pc = pc;
+    const sender = pc.getSenders()[0];
+    const now = pub.stream.getAudioTracks()[0];
+    if (sender.track !== now) sender.replaceTrack(now); // the microphone changed meanwhile
+    this._watch(pc, pub, (p) => this._republish(p));
     this._publisherState(pub, "connected");
+    pub.micStatusSent = "OPEN"; // a new publish starts OPEN at the server
     this._ensureQualityLoop();
     if (this._streamMuted(pub.stream)) this._sendMicStatus(pub);
+  }
+
+  /** Publish again on a new peer connection (after a re-login or a failed media path). */
+  async _republish(pub) {
+    if (this._publishing.get(pub.streamID) !== pub) return;
+    this._publisherState(pub, "retry");
+    const old = pub.pc;
+    pub.pc = null;
+    if (old) old.close();
+    // the same session may still hold the stream (a media-path failure): drop it
+    try {
+      await pub.room.link.request("unpublish", { streamID: pub.streamID }, 3000);
+    } catch (_) { /* not published there (a new session) */ }
+    await this._negotiatePublish(pub);
   }
 
   stopPublishingStream(streamID) {
@@ -1120,7 +1430,7 @@ export class ZegoExpressEngine {
       try {
         await pub.room.link.request("unpublish", { streamID: pub.streamID }, 3000);
       } catch (exc) {
-        console.info(`zego: unpublish ${pub.streamID}:`, exc.msg || exc);
+        this._info(`zego: unpublish ${pub.streamID}:`, exc.msg || exc);
       }
     }
     if (pub.pc) pub.pc.close();
@@ -1135,36 +1445,31 @@ export class ZegoExpressEngine {
   }
 
   /** Play any stream by its ID; resolves a MediaStream once media flows.  Attach it to
-   *  an <audio> element to hear it. */
+   *  an <audio> element to hear it.  ZEGO's ZegoWebPlayOption: audio (false: muted),
+   *  jitterBufferTarget (ms), roomID; video and CDN options are ignored with a warning.
+   *  The MediaStream stays the same when the stream is played again after a re-login. */
   async startPlayingStream(streamID, playOption = {}) {
     checkStreamID(streamID);
-    const room = this._roomFor(playOption || {});
+    const { resourceMode, ...option } = playOption || {};
+    if (resourceMode) warnOnce("startPlayingStream.resourceMode", `startPlayingStream: resourceMode ${resourceMode} is not supported: playing over RTC`);
+    ignoreOthers("startPlayingStream", option, ["audio", "roomID", "jitterBufferTarget"]);
+    const room = this._roomFor(option);
     if (this._playing.has(streamID)) throw new ZegoError(ErrorCode.REPEATED_PULL_STREAM);
     const play = {
-      streamID, room, state: "NO_PLAY", pc: null, stream: new MediaStream(), sink: null, muted: false,
+      streamID, room, state: "NO_PLAY", pc: null, stream: new MediaStream(), sink: null,
+      muted: option.audio === false, jitterBufferTarget: option.jitterBufferTarget,
+      attempt: 0, generation: 0, quality: null,
     };
     this._playing.set(streamID, play);
     this._playerState(play, "start");
-    let pc;
     try {
-      pc = await this._connectPeer(
-        (peer) => {
-          const transceiver = peer.addTransceiver("audio", { direction: "recvonly" });
-          play.stream.addTrack(transceiver.receiver.track);
-        },
-        (sdp) => room.link.request("play", { streamID, sdp }),
-        ErrorCode.PLAY_STREAM_NOT_FOUND);
+      await this._negotiatePlay(play);
     } catch (exc) {
       if (this._playing.get(streamID) === play) {
         this._playing.delete(streamID);
         this._playerState(play, "failed", exc.code, exc.msg);
       }
       throw exc;
-    }
-    play.pc = pc;
-    if (this._playing.get(streamID) !== play) {
-      pc.close();
-      throw new ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting");
     }
     // Chromium feeds a remote WebRTC track to WebAudio (sound levels) only while the
     // stream is also attached to a media element: keep a muted one.
@@ -1176,6 +1481,70 @@ export class ZegoExpressEngine {
     this._playerState(play, "connected");
     this._ensureQualityLoop();
     return play.stream;
+  }
+
+  /** One peer connection for `play`; its track joins play.stream before any old one
+   *  leaves, so the stream never goes inactive and the page's <audio> keeps playing. */
+  async _negotiatePlay(play) {
+    const attempt = ++play.attempt;
+    const pc = await this._connectPeer(
+      (peer) => peer.addTransceiver("audio", { direction: "recvonly" }),
+      (sdp) => play.room.link.request("play", { streamID: play.streamID, sdp }),
+      ErrorCode.PLAY_STREAM_NOT_FOUND);
+    if (this._playing.get(play.streamID) !== play || play.attempt !== attempt) {
+      pc.close();
+      throw new ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting");
+    }
+    play.pc = pc;
+    const receiver = pc.getReceivers()[0];
+    if (play.jitterBufferTarget !== undefined && "jitterBufferTarget" in receiver) {
+      receiver.jitterBufferTarget = play.jitterBufferTarget;
+    }
+    const old = play.stream.getAudioTracks();
+    receiver.track.enabled = !play.muted;
+    play.stream.addTrack(receiver.track);
+    for (const track of old) {
+      play.stream.removeTrack(track);
+      track.stop();
+    }
+    this._dropMeter(play.stream); // a WebAudio source follows the track it was made with
+    this._watch(pc, play, (p) => this._replay(p));
+  }
+
+  /** Play again on a new peer connection (after a re-login or a failed media path),
+   *  waiting up to REPLAY_WAIT_MS for the publisher to come back too: after a server
+   *  restart it may publish again later than we log in. */
+  async _replay(play) {
+    if (this._playing.get(play.streamID) !== play) return;
+    const generation = ++play.generation;
+    const mine = () => this._playing.get(play.streamID) === play && play.generation === generation;
+    this._playerState(play, "retry");
+    const old = play.pc;
+    play.pc = null;
+    try {
+      await play.room.link.request("stopPlay", { streamID: play.streamID }, 3000);
+    } catch (_) { /* not playing there (a new session) */ }
+    const deadline = performance.now() + REPLAY_WAIT_MS;
+    try {
+      for (;;) {
+        try {
+          await this._negotiatePlay(play);
+          break;
+        } catch (exc) {
+          if (!mine()) return;
+          if (exc.code !== ErrorCode.PLAY_STREAM_NOT_FOUND || performance.now() >= deadline) {
+            this._playing.delete(play.streamID);
+            this._playerState(play, "failed", exc.code, exc.msg);
+            this._teardownPlay(play, false);
+            return;
+          }
+          await sleep(500);
+        }
+      }
+    } finally {
+      if (old) old.close();
+    }
+    if (mine()) this._playerState(play, "connected");
   }
 
   stopPlayingStream(streamID) {
@@ -1243,6 +1612,18 @@ export class ZegoExpressEngine {
     return entry && entry.pc ? entry.pc.getStats() : null;
   }
 
+  /** The last publishQualityUpdate stats of a published stream, or null (ZEGO's). */
+  getPublishingStreamQuality(streamID) {
+    const pub = this._publishing.get(streamID);
+    return pub ? pub.quality : null;
+  }
+
+  /** The last playQualityUpdate stats of a played stream, or null (ZEGO's). */
+  getPlayingStreamQuality(streamID) {
+    const play = this._playing.get(streamID);
+    return play ? play.quality : null;
+  }
+
   // ------------------------------------------------------------------ sound levels
   _context() {
     if (this._audioContext === null) this._audioContext = new AudioContext();
@@ -1280,8 +1661,11 @@ export class ZegoExpressEngine {
     return level0to100(meter.buffer);
   }
 
-  /** soundLevelUpdate and capturedSoundLevelUpdate every interval ms (500..3000). */
-  setSoundLevelDelegate(enable, interval = 1000) {
+  /** soundLevelUpdate and capturedSoundLevelUpdate every interval ms (500..3000).
+   *  ZEGO's options ({enableInBackground}) are ignored: timers run in the background here
+   *  as far as the browser lets them. */
+  setSoundLevelDelegate(enable, interval = 1000, options = {}) {
+    ignoreOthers("setSoundLevelDelegate", options, []);
     if (this._levelTimer !== null) clearInterval(this._levelTimer);
     this._levelTimer = null;
     if (!enable) return;
@@ -1321,10 +1705,11 @@ export class ZegoExpressEngine {
     }
     const now = performance.now();
     for (const pub of [...this._publishing.values()]) {
-      if (!pub.pc || pub.state !== "PUBLISHING") continue;
-      const s = await rtpStats(pub.pc, "outbound-rtp");
-      const r = this._rates(pub, now, s.bytesSent || 0, s.packetsSent || 0, s.remoteLost || 0);
-      this._emit("publishQualityUpdate", pub.streamID, {
+      const pc = pub.pc;
+      if (!pc || pub.state !== "PUBLISHING") continue;
+      const s = await rtpStats(pc, "outbound-rtp");
+      const r = this._rates(pc, now, s.bytesSent || 0, s.packetsSent || 0, s.remoteLost || 0);
+      pub.quality = {
         video: videoZero(),
         audio: {
           audioBitrate: r.bitrate, audioCodec: "opus", audioFPS: r.fps,
@@ -1332,13 +1717,15 @@ export class ZegoExpressEngine {
           audioQuality: grade(r.lossRate), googCodecName: "opus",
           muteState: this._streamMuted(pub.stream) ? "1" : "0",
         },
-      });
+      };
+      this._emit("publishQualityUpdate", pub.streamID, pub.quality);
     }
     for (const play of [...this._playing.values()]) {
-      if (!play.pc || play.state !== "PLAYING") continue;
-      const s = await rtpStats(play.pc, "inbound-rtp");
-      const r = this._rates(play, now, s.bytesReceived || 0, s.packetsReceived || 0, s.packetsLost || 0);
-      this._emit("playQualityUpdate", play.streamID, {
+      const pc = play.pc;
+      if (!pc || play.state !== "PLAYING") continue;
+      const s = await rtpStats(pc, "inbound-rtp");
+      const r = this._rates(pc, now, s.bytesReceived || 0, s.packetsReceived || 0, s.packetsLost || 0);
+      play.quality = {
         video: { ...videoZero(), videoRenderFPS: 0, videoFramesDecoded: 0, videoFramesDropped: 0 },
         audio: {
           audioBitrate: r.bitrate, audioCodec: "opus", audioFPS: r.fps,
@@ -1351,14 +1738,16 @@ export class ZegoExpressEngine {
         },
         peerToPeerDelay: 0,
         peerToPeerPacketLostRate: r.lossRate,
-      });
+      };
+      this._emit("playQualityUpdate", play.streamID, play.quality);
     }
   }
 
-  _rates(entry, now, bytes, packets, lost) {
-    const last = this._qualityLast.get(entry);
-    this._qualityLast.set(entry, { now, bytes, packets, lost });
-    if (!last || now <= last.now) return { bitrate: 0, fps: 0, lossRate: 0 };
+  /** Rates since the last report on the same peer connection, or since it connected. */
+  _rates(pc, now, bytes, packets, lost) {
+    const last = this._qualityLast.get(pc) || { now: pc.connectedAt ?? now, bytes: 0, packets: 0, lost: 0 };
+    this._qualityLast.set(pc, { now, bytes, packets, lost });
+    if (now <= last.now) return { bitrate: 0, fps: 0, lossRate: 0 };
     const span = (now - last.now) / 1000;
     const newLost = Math.max(0, lost - last.lost);
     const expected = packets - last.packets + newLost;
@@ -1386,12 +1775,62 @@ function grade(lossRate) {
 
 async function rtpStats(pc, type) {
   const out = {};
-  const report = await pc.getStats();
+  const report = await pc.getStats().catch(() => null); // closed meanwhile
+  if (report === null) return out;
   report.forEach((s) => {
     if (s.type === type && s.kind === "audio") Object.assign(out, s);
     if (s.type === "remote-inbound-rtp" && s.kind === "audio") out.remoteLost = s.packetsLost;
   });
   return out;
 }
+
+// ---------------------------------------------------------------------- calls we lack
+// ZEGO Web calls with no counterpart on an audio-only room server (video, SEI, mixing,
+// CDN, proxies, ...).  Each exists, so a page written for ZEGO runs on; it warns once and
+// returns what ZEGO returns when the call fails:
+//   false | resolves false | resolves {errorCode: 1000010, extendedData} |
+//   rejects ZegoError 1000010 | null | nothing.
+const NOT_SUPPORTED = {
+  // video
+  mutePublishStreamVideo: "false", enableVideoCaptureDevice: "resolveFalse",
+  mutePlayStreamVideo: "resolveFalse", muteAllPlayVideoStreams: "resolveFalse",
+  setVideoConfig: "response", useVideoDevice: "response", useFrontCamera: "response",
+  setPlayStreamVideoType: "false", createRemoteStreamView: "null", createLocalStreamView: "null",
+  createZegoStream: "reject", startScreenCapture: "reject",
+  // tracks and devices
+  replaceTrack: "response", addTrack: "response",
+  removeTrack: "response", updatePublishingStream: "response", setCaptureVolume: "response",
+  // SEI, mixing, CDN, rooms
+  sendSEI: "false", startMixerTask: "reject", stopMixerTask: "reject",
+  addPublishCdnUrl: "response", removePublishCdnUrl: "response",
+  switchRoom: "reject", sendTransparentMessage: "reject",
+  // engine set-up that has no meaning here
+  setTurnServer: "false", setEngineOptions: "void", use: "void", uploadLog: "void",
+  setGeoFence: "void", setRoomScenario: "void", callExperimentalAPI: "void",
+  setCloudProxyConfig: "void", setLocalProxyConfig: "void",
+};
+
+const NOT_SUPPORTED_RESULTS = {
+  false: () => false,
+  resolveFalse: async () => false,
+  response: async (name) => ({ errorCode: ErrorCode.FEATURE_NOT_SUPPORTED, extendedData: `${name} is not supported` }),
+  reject: async (name) => { throw new ZegoError(ErrorCode.FEATURE_NOT_SUPPORTED, `${name} is not supported`); },
+  null: () => null,
+  void: () => undefined,
+};
+
+for (const [name, result] of Object.entries(NOT_SUPPORTED)) {
+  Object.defineProperty(ZegoExpressEngine.prototype, name, {
+    configurable: true,
+    writable: true,
+    value() {
+      warnOnce(`call.${name}`, `${name} is not supported by this SDK (audio-only room server); it does nothing`);
+      return NOT_SUPPORTED_RESULTS[result](name);
+    },
+  });
+}
+
+/** ZEGO's static presetLogConfig: nothing to preset (logs go to the console). */
+ZegoExpressEngine.presetLogConfig = () => true;
 
 export default ZegoExpressEngine;
