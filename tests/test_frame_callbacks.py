@@ -176,3 +176,22 @@ async def test_slow_callbacks_drop_frames_and_never_delay_audio_frames(
     assert capture_tap.dropped > 0 and play_tap.dropped > 0
     # each callback made its calls, one every 200 ms, on its own thread
     assert 5 <= len(capture.frames) <= 25 and 5 <= len(play.frames) <= 25
+
+
+async def test_a_raising_callback_is_counted_and_a_new_one_replaces_it(
+        harness: Harness) -> None:
+    engine, _, local = await published_tone(harness, 440.0)
+
+    def broken(frame: dict[str, Any]) -> None:
+        raise RuntimeError("user bug")
+
+    await engine.setCaptureAudioFrameCallback(local, broken, {"frameSize": 256})
+    first = local.frame_tap
+    assert first is not None
+    await wait_until(lambda: first.failed >= 10, what="failed callbacks counted")
+    got = Frames()
+    await engine.setCaptureAudioFrameCallback(local, got, {"sampleRate": 8000,
+                                                           "frameSize": 256})
+    await wait_until(lambda: len(got.frames) >= 40, what="the new callback's frames")
+    assert local.frame_tap is not first and {f["sampleRate"] for f in got.frames} == {8000}
+    assert abs(dominant_frequency(got.channel(0, skip=8), 8000) - 440.0) < 2.0

@@ -90,6 +90,8 @@ class AudioFrameTap:
         """Frames lost because the callback fell ``QUEUE_FRAMES`` behind."""
         self.delivered = 0
         """Callbacks made."""
+        self.failed = 0
+        """Callbacks (or conversions) that raised; the tap carries on."""
         self._loop = asyncio.get_running_loop()
         self._queue: queue.Queue[_Item | None] = queue.Queue(QUEUE_FRAMES)
         self._stopped = threading.Event()
@@ -138,7 +140,10 @@ class AudioFrameTap:
                     if self._stopped.is_set():
                         return
             except Exception:
-                log.exception("audio frame callback of %s failed", self.name)
+                self.failed += 1
+                if self.failed % DROP_LOG_EVERY == 1:  # not 50 tracebacks a second
+                    log.exception("audio frame callback of %s failed (%d times so far)",
+                                  self.name, self.failed)
 
     def _deliver(self, zego_frame: dict[str, Any]) -> None:
         result = self.callback(zego_frame)
