@@ -32,9 +32,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check zego_py mock_server tests examples bench
 	$(BIN)/mypy zego_py mock_server
 
-# The bench extra (matplotlib, pesq) and espeak-ng (BENCH_PACKAGES) only for this target.
-bench: $(STAMP)
-	@bash scripts/install-system-deps.sh --bench
+# The bench extra (matplotlib, pesq) only for this target.
+bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench $(ARGS)
 

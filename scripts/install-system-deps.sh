@@ -8,19 +8,17 @@
 # and the browser tests' browser (docs/browser.md):
 #   chromium             headless Chromium that tests/test_browser.py drives through Playwright
 #                        (executable_path=/usr/bin/chromium; no `playwright install` download)
-# With --bench (only `make bench` passes it) it also installs the benchmarks' packages:
-#   espeak-ng            speaks the speech sample that bench/quality.py scores with PESQ
+# and offline speech for the voice agent (examples/agent_bot.py, tests/test_agent_bot.py)
+# and for the speech sample bench/quality.py scores with PESQ:
+#   espeak-ng            offline text-to-speech
 # Idempotent: does nothing when everything is installed. Without root or sudo it prints the
 # command to run and exits 0, so the device tests skip with a reason instead of failing CI.
 set -euo pipefail
 
 AUDIO_PACKAGES=(libportaudio2 libopus0 pulseaudio pulseaudio-utils libasound2-plugins)
 BROWSER_PACKAGES=(chromium)
-BENCH_PACKAGES=(espeak-ng)
-PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}")
-if [ "${1:-}" = "--bench" ]; then
-    PACKAGES+=("${BENCH_PACKAGES[@]}")
-fi
+SPEECH_PACKAGES=(espeak-ng)
+PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${SPEECH_PACKAGES[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian/Ubuntu system (no dpkg-query)." >&2

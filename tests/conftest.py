@@ -46,6 +46,14 @@ class Recorder:
     def __getitem__(self, name: str) -> list[tuple[Any, ...]]:
         return self.events[name]
 
+    def streams(self) -> set[str]:
+        """The streamIDs in the room now, as the roomStreamUpdate events told."""
+        streams: set[str] = set()
+        for _room, kind, stream_list, _ext in self.events["roomStreamUpdate"]:
+            ids = {s["streamID"] for s in stream_list}
+            streams = streams | ids if kind == "ADD" else streams - ids
+        return streams
+
 
 ALL_EVENTS = (
     "roomStateUpdate", "roomStateChanged", "roomUserUpdate", "roomStreamUpdate",
@@ -142,6 +150,7 @@ _REQUIRED = {
     "test_devices.py": "ZEGO_REQUIRE_PULSE",
     "test_device_path.py": "ZEGO_REQUIRE_PULSE",
     "test_browser.py": "ZEGO_REQUIRE_BROWSER",
+    "test_agent_browser.py": "ZEGO_REQUIRE_BROWSER",
 }
 _required_skips: list[str] = []
 
