@@ -27,6 +27,7 @@ MEASUREMENTS = {
     "client_cpu": "bench.client_cpu",
     "server_memory": "bench.server_memory",
     "quality": "bench.quality",
+    "device_latency": "bench.device_latency",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -27,6 +27,7 @@ from zego_py.media.sources import FramePacer
 
 __all__ = [
     "CLK_TCK",
+    "ClickAudio",
     "ClickDetector",
     "ClickTrack",
     "CpuWindow",
@@ -37,6 +38,7 @@ __all__ = [
     "match_clicks",
     "ms",
     "percentile",
+    "PushedClicks",
     "proc_cpu_seconds",
     "proc_rss_bytes",
     "self_cpu_seconds",
@@ -208,64 +210,120 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------- impulse audio
-class ClickTrack(MediaStreamTrack):
-    """A paced 48 kHz mono s16 track: a quiet tone with a 2 ms click every ``period_s``.
+class ClickAudio:
+    """The click stream's content: a quiet tone with a 2 ms click every ``period_frames``.
 
     The click is a doublet (+A for 1 ms, then -A for 1 ms: no DC, so Opus keeps its
-    edge) starting at sample ``offset`` of its frame.  ``sent`` gets the wall time of
-    each click's onset: ``perf_counter()`` when the frame is handed to the caller
-    (the RTP sender) plus ``offset / 48000``, the same convention ``ClickDetector``
-    uses on the way out.  ``max_clicks`` ends the clicks (the track goes on, quiet).
+    edge) starting at sample ``offset`` of its frame.  ``max_clicks`` ends the clicks
+    (the audio goes on, quiet).
     """
-
-    kind = "audio"
 
     def __init__(self, period_s: float = 0.5, amplitude: float = 0.8,
                  tone_amplitude: float = 0.05, tone_hz: float = 1000.0, offset: int = 480,
                  first_click_frame: int = 10, max_clicks: int | None = None) -> None:
-        super().__init__()
         self.period_frames = max(2, round(period_s / FRAME_S))
-        self.amplitude = amplitude
         self.offset = offset
         self.first_click_frame = first_click_frame
         self.max_clicks = max_clicks
-        self.sent: list[float] = []
-        self.frames_sent = 0
-        self._pacer = FramePacer()
-        self._pts = 0
         self._tone_step = 2 * math.pi * tone_hz / SAMPLE_RATE
         self._tone_amp = tone_amplitude * 32767
         half = SAMPLE_RATE // 1000  # 1 ms
         self._click = np.concatenate([np.full(half, amplitude * 32767),
                                       np.full(half, -amplitude * 32767)])
 
-    def _is_click_frame(self, index: int) -> bool:
+    def is_click_frame(self, index: int) -> bool:
         k = index - self.first_click_frame
         if k < 0 or k % self.period_frames:
             return False
         return self.max_clicks is None or k // self.period_frames < self.max_clicks
 
+    def frame(self, index: int) -> tuple[np.ndarray, bool]:
+        """Frame ``index`` as 960 int16 samples, and whether it holds a click."""
+        n = np.arange(index * FRAME_SAMPLES, (index + 1) * FRAME_SAMPLES)
+        pcm = np.sin(self._tone_step * n) * self._tone_amp
+        click = self.is_click_frame(index)
+        if click:
+            end = min(FRAME_SAMPLES, self.offset + self._click.size)
+            pcm[self.offset:end] += self._click[: end - self.offset]
+        return np.clip(np.rint(pcm), -32768, 32767).astype(np.int16), click
+
+
+class ClickTrack(MediaStreamTrack):
+    """A paced 48 kHz mono s16 track of ``ClickAudio``: the synthetic reference.
+
+    ``sent`` gets the wall time of each click's onset: ``perf_counter()`` when the
+    frame is handed to the caller (the RTP sender) plus ``offset / 48000``, the same
+    convention ``ClickDetector`` uses on the way out.  Arguments are ``ClickAudio``'s.
+    """
+
+    kind = "audio"
+
+    def __init__(self, **audio: Any) -> None:
+        super().__init__()
+        self.audio = ClickAudio(**audio)
+        self.sent: list[float] = []
+        self.frames_sent = 0
+        self._pacer = FramePacer()
+        self._pts = 0
+
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         await self._pacer.wait(self._pts)
-        index = self._pts // FRAME_SAMPLES
-        n = np.arange(self._pts, self._pts + FRAME_SAMPLES)
-        pcm = np.sin(self._tone_step * n) * self._tone_amp
-        click = self._is_click_frame(index)
-        if click:
-            end = min(FRAME_SAMPLES, self.offset + self._click.size)
-            pcm[self.offset:end] += self._click[: end - self.offset]
-        data = np.clip(np.rint(pcm), -32768, 32767).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(data, format="s16", layout="mono")
+        pcm, click = self.audio.frame(self._pts // FRAME_SAMPLES)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
         self._pts += FRAME_SAMPLES
         self.frames_sent += 1
         if click:
-            self.sent.append(time.perf_counter() + self.offset / SAMPLE_RATE)
+            self.sent.append(time.perf_counter() + self.audio.offset / SAMPLE_RATE)
         return frame
+
+
+class PushedClicks:
+    """A real-time producer: ``ClickAudio`` pushed 20 ms at a time into an ``AudioSource``.
+
+    Frame ``k`` is pushed at ``start + k * 20 ms`` on the wall clock, the way a relayed
+    call or a live transcoder pushes.  ``sent`` gets each click's onset as
+    ``perf_counter()`` when ``captureFrame`` is called plus ``offset / 48000``: latency
+    from the moment the producer hands the frame over.  ``stalls`` (seconds after the
+    start, seconds long) pause the producer; it then catches up by pushing the frames
+    it missed back to back, as a producer that was blocked (a GIL pause, a slow chunk)
+    does.  ``stall_ends`` gets the wall time each catch-up finished.
+    """
+
+    def __init__(self, source: Any, stalls: Sequence[tuple[float, float]] = (),
+                 **audio: Any) -> None:
+        self.source = source
+        self.audio = ClickAudio(**audio)
+        self.stalls = sorted(stalls)
+        self.sent: list[float] = []
+        self.stall_ends: list[float] = []
+        self.started_at: float | None = None
+
+    async def run(self, seconds: float) -> None:
+        """Push for ``seconds`` of audio (returns when the last frame was handed over)."""
+        start = self.started_at = time.perf_counter()
+        stalls = list(self.stalls)
+        catching_up = False
+        for index in range(round(seconds / FRAME_S)):
+            due = start + index * FRAME_S
+            if stalls and due - start >= stalls[0][0]:
+                await asyncio.sleep(stalls.pop(0)[1])
+                catching_up = True
+            if catching_up and due >= time.perf_counter():
+                self.stall_ends.append(time.perf_counter())
+                catching_up = False
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pcm, click = self.audio.frame(index)
+            handed = time.perf_counter()
+            await self.source.captureFrame(pcm)
+            if click:
+                self.sent.append(handed + self.audio.offset / SAMPLE_RATE)
 
 
 class ClickDetector:

@@ -49,6 +49,7 @@ __all__ = [
     "P2PCall",
     "close_all",
     "joined_engine",
+    "listening",
     "make_token",
     "p2p_call",
     "publish",
@@ -175,6 +176,24 @@ async def publish(engine: ZegoExpressEngine, stream_id: str, track: MediaStreamT
 
 async def close_all(engines: list[ZegoExpressEngine]) -> None:
     await asyncio.gather(*(e.close() for e in engines), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def listening(remote: Any, on_frame: Callable[[np.ndarray, float], object]
+                    ) -> AsyncIterator[None]:
+    """For the body, hand each frame of ``remote.audioFrames()`` and its arrival time
+    (``perf_counter()``) to ``on_frame``."""
+    async def listen() -> None:
+        async for pcm in remote.audioFrames():
+            on_frame(pcm, time.perf_counter())
+
+    task = asyncio.create_task(listen())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # ---------------------------------------------------------------------- raw peers

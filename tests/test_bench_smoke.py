@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) leaves the re
     sys.path.insert(0, str(ROOT))
 
 from bench import __main__ as bench_main  # noqa: E402
-from bench import latency, quality  # noqa: E402
+from bench import device_latency, latency, quality  # noqa: E402
 from bench.common import ClickDetector, match_clicks, summary  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,6 +55,19 @@ async def test_latency_runs_with_three_clicks() -> None:
     for path in ("relay", "p2p"):
         assert result["raw"][path]["clicks_sent"] == 3
         assert result["raw"][path]["n"] >= 1  # clicks got through and were matched
+    for path in ("push_before_publishing", "push_with_stalls"):
+        assert result["raw"][path]["clicks_sent"] >= 3
+        assert result["raw"][path]["n"] >= 1
+    assert result["raw"]["push_with_stalls"]["stall_ends"]  # the producer did stall
+
+
+@pytest.mark.pulseaudio
+@pytest.mark.skipif(not device_latency.AVAILABLE, reason=device_latency.REASON or "devices")
+async def test_device_latency_runs_with_two_clicks() -> None:
+    result = await device_latency.run(clicks=2, where="inproc")
+    for path in ("zego", "aiortc"):
+        assert result["raw"][path]["mouth_to_ear"]["n"] >= 1  # clicks went mouth to ear
+    assert result["raw"]["stages_ms"]["zego"]["total"] > 0
 
 
 async def test_cli_writes_results_for_a_skipped_measurement(

@@ -177,6 +177,37 @@ def test_concurrent_push_and_mix_keep_sample_order() -> None:
     assert np.array_equal(np.concatenate(out), ramp)
 
 
+def test_standing_backlog_behind_a_paced_stream_is_dropped() -> None:
+    """A device stall left 150 ms queued; the stream then arrives 20 ms per callback.
+
+    Without the rule the 150 ms would stay for good; within 0.5 s it is down to the
+    one frame in flight, and the audio after the cut continues the stream in order.
+    """
+    mixer = Mixer()
+    inp = mixer.add_input("a")
+    ramp = (np.arange(48000 * 2) % 30000).astype(np.int16)
+    inp.push(ramp[:7200])  # 150 ms
+    pos, out = 7200, []
+    for _ in range(50):  # 1 s of callbacks, one 20 ms frame pushed before each
+        inp.push(ramp[pos : pos + 960])
+        pos += 960
+        out.append(mixer.mix(960))
+    assert inp.queued_samples <= 960 // 2
+    assert inp.dropped_samples >= 7200 - 960
+    tail = np.concatenate(out[-10:])
+    assert np.array_equal(np.diff(tail.astype(np.int32)) % 30000, np.ones(tail.size - 1))
+
+
+def test_a_burst_is_played_whole() -> None:
+    """A producer that is ahead (150 ms pushed at once, then nothing) loses nothing."""
+    mixer = Mixer()
+    inp = mixer.add_input("a")
+    burst = (np.arange(7200) % 1000 + 1).astype(np.int16)
+    inp.push(burst)
+    out = np.concatenate([mixer.mix(960) for _ in range(40)])
+    assert np.array_equal(out[:7200], burst) and not out[7200:].any()
+
+
 def test_devices_module_degrades_without_portaudio(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without libportaudio2 device calls fail with 1103061 naming the package; the rest works.
 

@@ -182,6 +182,81 @@ async def test_audio_source_wait_for_playout() -> None:
     src.stop()
 
 
+async def _paced_push(src: AudioSource, seconds: float, chunk: int = FRAME) -> None:
+    """A real-time producer: ``chunk`` samples of 440 Hz every chunk period, on the wall clock."""
+    pcm = tone(440, seconds, RATE)
+    start = time.monotonic()
+    for i in range(0, pcm.size, chunk):
+        delay = start + i / RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await src.captureFrame(pcm[i : i + chunk])
+
+
+@pytest.mark.parametrize("chunk", [FRAME, 3 * FRAME], ids=["20ms", "60ms"])
+async def test_audio_source_drops_a_standing_backlog(chunk: int) -> None:
+    # A real-time producer pushes 300 ms before anyone pulls: a standing backlog.
+    src = AudioSource()
+    producer = asyncio.create_task(_paced_push(src, 3.0, chunk))
+    await asyncio.sleep(0.3)
+    assert src.queuedDuration >= 0.25
+    depths = []
+    for _ in range(60):  # 1.2 s of sending
+        await src.recv()
+        depths.append(src.queuedDuration)
+    assert min(depths[:20]) >= 0.25  # not before the rule's 0.5 s window ...
+    assert max(depths[-20:]) <= (chunk + FRAME // 4) / RATE  # ... and after, within a chunk
+    producer.cancel()
+    src.stop()
+
+
+@pytest.mark.parametrize("chunk", [FRAME // 2, 3 * FRAME], ids=["10ms", "60ms"])
+async def test_audio_source_keeps_a_paced_producer_whole(chunk: int) -> None:
+    # Pushing from the first pull on, in chunks of 10 or 60 ms: nothing may be dropped.
+    src = AudioSource()
+    out: list[av.AudioFrame] = []
+    out.append(await src.recv())
+    await asyncio.gather(_paced_push(src, 1.5, chunk), _read_into(src, out, 80))
+    heard = samples(out)[:, 0]
+    assert np.count_nonzero(heard) >= np.count_nonzero(tone(440, 1.5, RATE)) - 2 * FRAME
+    src.stop()
+
+
+async def _read_into(src: AudioSource, out: list[av.AudioFrame], count: int) -> None:
+    for _ in range(count):
+        out.append(await src.recv())
+
+
+async def test_audio_source_keeps_a_burst_that_fills_then_drains() -> None:
+    # The sender pulls from the start; a TTS pushes 3 s in 0.3 s mid-window (no waiting:
+    # the queue fits it).  The queue rises and drains: never a standing backlog.
+    src = AudioSource(queueSizeMs=5000)
+    out: list[av.AudioFrame] = []
+    reading = asyncio.create_task(_read_into(src, out, 175))
+    await asyncio.sleep(0.2)
+    pcm = tone(440, 3.0, RATE)
+    for i in range(0, pcm.size, 4800):
+        await src.captureFrame(pcm[i : i + 4800])
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(reading, 6)
+    heard = samples(out)[:, 0]
+    assert np.count_nonzero(heard) == np.count_nonzero(pcm)  # every sample played
+    src.stop()
+
+
+async def test_audio_source_keeps_one_big_push_into_a_running_stream() -> None:
+    # The sender has been pulling silence; a whole utterance then arrives in one call.
+    src = AudioSource(queueSizeMs=5000)
+    out: list[av.AudioFrame] = []
+    await _read_into(src, out, 30)
+    pcm = tone(440, 1.0, RATE)
+    await src.captureFrame(pcm)
+    await asyncio.gather(_read_into(src, out, 55), src.waitForPlayout())
+    heard = samples(out)[:, 0]
+    assert np.count_nonzero(heard) == np.count_nonzero(pcm)
+    src.stop()
+
+
 async def test_audio_source_rejects_bad_input_and_ends() -> None:
     src = AudioSource()
     with pytest.raises(ZegoError) as err:

@@ -7,7 +7,11 @@ callback real-time safe:
 
 - it never waits for data: an input that runs short contributes what it has, then silence;
 - each input's buffer is bounded (``max_buffer_ms``), dropping the oldest audio, so a
-  producer that runs ahead cannot make latency grow without bound.
+  producer that runs ahead cannot make latency grow without bound;
+- a standing backlog is dropped (``backlog.StandingBacklog``, the rule ``AudioSource``
+  uses): a network stream pushes at the device's pace, so audio queued while the
+  device stalled (PulseAudio's ~1.9 s at open and after an underrun) would otherwise
+  stay as up to ``max_buffer_ms`` of latency for good.
 
 Volume is ZEGO's 0..200 percent (100 = unity); the sum saturates instead of wrapping.
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+
+from .backlog import StandingBacklog
 
 __all__ = ["DEFAULT_MAX_BUFFER_MS", "Mixer", "MixerInput"]
 
@@ -56,7 +62,9 @@ class MixerInput:
         self.muted = False
         """Muted inputs are still drained (so unmuting resumes live audio) but add nothing."""
         self.dropped_samples = 0
-        """Samples discarded because the buffer was full (a producer running ahead)."""
+        """Samples discarded because the buffer was full (a producer running ahead) or
+        stood as a backlog behind a paced producer."""
+        self._backlog = StandingBacklog()
 
     @property
     def volume(self) -> int:
@@ -89,6 +97,7 @@ class MixerInput:
             return
         cap = self._capacity
         with self._lock:
+            self._backlog.pushed(n)
             if n >= cap:
                 # Only the newest `cap` samples can survive; everything queued goes too.
                 self.dropped_samples += self._size + n - cap
@@ -113,12 +122,21 @@ class MixerInput:
         with self._lock:
             self._start = 0
             self._size = 0
+            self._backlog.reset()
 
     def _take_into(self, acc: np.ndarray, scratch: np.ndarray) -> None:
         """Add up to ``len(acc)`` queued samples, scaled by volume, into ``acc`` (int32).
 
         Caller holds the lock. Consumes the samples even when muted or at volume 0.
         """
+        self._take_samples_into(acc, scratch)
+        surplus = self._backlog.observe(self._size, acc.size)
+        if surplus:
+            self._start = (self._start + surplus) % self._capacity
+            self._size -= surplus
+            self.dropped_samples += surplus
+
+    def _take_samples_into(self, acc: np.ndarray, scratch: np.ndarray) -> None:
         n = min(acc.size, self._size)
         if n == 0:
             return

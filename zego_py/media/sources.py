@@ -26,11 +26,13 @@ from av.container import InputContainer
 from av.packet import Packet
 
 from ..errors import ErrorCode, ZegoError
+from .backlog import StandingBacklog
 from .pcm import FRAME_SAMPLES, SAMPLE_RATE, int16_to_frame, to_int16
 
 __all__ = ["AudioSource", "FileSource", "FramePacer", "ToneSource"]
 
 _LAYOUTS = {1: "mono", 2: "stereo"}
+_SPLICE_SAMPLES = SAMPLE_RATE // 400  # 2.5 ms crossfade where a standing backlog is cut
 
 
 def _check_channels(channels: int) -> str:
@@ -125,8 +127,12 @@ class AudioSource(_PacedAudioTrack):
     to 48 kHz and queues it; when more than ``queueSizeMs`` is queued it waits for
     room, so a TTS can push faster than real time in bounded memory.  ``recv()``
     plays the queue out at real-time pace and sends silence when it runs dry (a
-    partly filled frame is padded), so the sender never stalls.  Keep a frame or
-    two queued ahead to avoid gaps.  Call from the event loop's thread.
+    partly filled frame is padded), so the sender never stalls.  A producer that
+    keeps real-time pace behind a standing backlog (it pushed before the sender
+    started, or caught up after a stall) has the backlog dropped within 0.5 s, so
+    its latency returns to one frame; a producer that is ahead (``captureFrame``
+    waits for room, or the queue drains) loses nothing (``backlog.py``,
+    docs/audio-devices.md).  Call from the event loop's thread.
     """
 
     def __init__(
@@ -152,6 +158,7 @@ class AudioSource(_PacedAudioTrack):
         self._generation = 0  # bumped by clearQueue so blocked captures drop their rest
         self._capture_lock = asyncio.Lock()
         self._changed = asyncio.Event()
+        self._backlog = StandingBacklog()
 
     @property
     def sampleRate(self) -> int:
@@ -186,6 +193,7 @@ class AudioSource(_PacedAudioTrack):
         self._pending = 0
         self._generation += 1
         self._resampler = None
+        self._backlog.reset()
         self._signal()
 
     async def waitForPlayout(self) -> None:
@@ -245,6 +253,7 @@ class AudioSource(_PacedAudioTrack):
 
     async def _enqueue(self, data: np.ndarray, generation: int) -> None:
         total = data.shape[0]
+        self._backlog.pushed(total)
         self._captured += total
         self._pending += total
         pos = 0
@@ -254,6 +263,7 @@ class AudioSource(_PacedAudioTrack):
                     return  # cleared: clearQueue() already counted the rest as done
                 room = self._capacity - self._queued
                 if room <= 0:
+                    self._backlog.producer_waited()
                     await self._changed.wait()
                     continue
                 n = min(room, total - pos)
@@ -275,21 +285,48 @@ class AudioSource(_PacedAudioTrack):
 
     def _next_pcm(self) -> np.ndarray:
         out = np.zeros((FRAME_SAMPLES, self._channels), dtype=np.int16)
-        filled = 0
-        while filled < FRAME_SAMPLES and self._queue:
-            head = self._queue[0]
-            take = min(FRAME_SAMPLES - filled, head.shape[0])
-            out[filled : filled + take] = head[:take]
-            filled += take
-            if take == head.shape[0]:
-                self._queue.popleft()
-            else:
-                self._queue[0] = head[take:]
-        if filled:
-            self._queued -= filled
-            self._done += filled
+        taken = self._take(FRAME_SAMPLES)
+        out[: taken.shape[0]] = taken
+        self._done += taken.shape[0]
+        surplus = self._backlog.observe(self._queued)
+        if surplus:
+            self._skip(surplus, out)
+        if taken.shape[0] or surplus:
             self._signal()
         return out
+
+    def _take(self, count: int) -> np.ndarray:
+        """Remove up to ``count`` samples from the head of the queue and return them."""
+        parts: list[np.ndarray] = []
+        filled = 0
+        while filled < count and self._queue:
+            head = self._queue[0]
+            n = min(count - filled, head.shape[0])
+            parts.append(head[:n])
+            filled += n
+            if n == head.shape[0]:
+                self._queue.popleft()
+            else:
+                self._queue[0] = head[n:]
+        self._queued -= filled
+        if not parts:
+            return np.zeros((0, self._channels), dtype=np.int16)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _skip(self, count: int, out: np.ndarray) -> None:
+        """Drop a standing backlog of ``count`` samples (backlog.py says when).
+
+        The outgoing frame's last 2.5 ms fade into the audio just before the cut, so
+        the splice continues smoothly into what is queued after it (no click).
+        """
+        dropped = self._take(count)
+        self._done += dropped.shape[0]
+        fade = min(_SPLICE_SAMPLES, dropped.shape[0], out.shape[0])
+        if not fade:
+            return
+        ramp = np.linspace(0.0, 1.0, fade)[:, None]
+        mixed = out[-fade:] * (1.0 - ramp) + dropped[-fade:] * ramp
+        out[-fade:] = np.rint(mixed).astype(np.int16)
 
 
 class FileSource(_PacedAudioTrack):
