@@ -86,7 +86,8 @@ async def relay_latency(clicks: int, where: str = "child") -> dict[str, Any]:
 
 
 # Clicks after this much pushing count: PUBLISHING comes within ~0.5 s and a standing
-# backlog is dropped 0.5 s later (zego_py/media/backlog.py); before that is start-up.
+# backlog is dropped 0.5 s later, and no sooner than 1.5 s after the first push
+# (zego_py/media/backlog.py); before that is start-up.
 PUSH_WARMUP_S = 2.0
 
 

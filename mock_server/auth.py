@@ -31,7 +31,7 @@ import json
 import time
 
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.token import TokenClaims, TokenError, decode_token04, generateToken04GCM
+from zego_py.token import TokenClaims, TokenError, decode_token04, server_token04
 
 __all__ = ["RECONNECT_KEY", "check_login", "check_publish", "reconnect_token"]
 
@@ -89,7 +89,8 @@ def reconnect_token(claims: TokenClaims, *, app_id: int, secret: str, grace_s: i
     Minted from an app token it is valid until the app token's expiry plus ``grace_s``;
     minted from a reconnect token it keeps that token's deadline (carried in its payload
     under ``RECONNECT_KEY``).  So a chain of restarts never outlives the app token by
-    more than one grace.  It is a GCM token: authenticated, unlike CBC.
+    more than one grace.  It is a GCM token (authenticated, unlike CBC) with a 96-bit
+    random nonce (``server_token04``).
     """
     payload = json.loads(claims.payload_raw) if claims.payload_raw else {}
     inherited = payload.get(RECONNECT_KEY)
@@ -101,6 +102,6 @@ def reconnect_token(claims: TokenClaims, *, app_id: int, secret: str, grace_s: i
         deadline = claims.expire
     payload[RECONNECT_KEY] = deadline
     ctime = int(_now(now))
-    return generateToken04GCM(app_id, claims.user_id, secret, max(1, deadline - ctime),
-                              json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-                              _now=ctime)
+    return server_token04(app_id, claims.user_id, secret, max(1, deadline - ctime),
+                          json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+                          now=ctime)

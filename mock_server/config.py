@@ -34,14 +34,22 @@ class ServerConfig:
     reconnect_token_grace_s: int = 600
     # Live sockets plus sessions in their grace period, per client address.
     max_connections_per_address: int = 256
+    # TCP connections whose opening handshake has not finished (websockets allows 10 s),
+    # per client address; more are aborted at accept (idle sockets, slowloris).
+    max_handshakes_per_address: int = 32
     # Failed logins (any token failure) back off exponentially, per address and per
     # userID: after this many, each further failure blocks the key for
-    # base * 2**(n - free) s (at most max); blocked attempts get 1009015 undecrypted.
+    # base * 2**(n - free) s (at most max).  A blocked address gets 1009015 undecrypted;
+    # a blocked userID still has its token checked (a valid one gets in), failures 1009015.
     login_free_failures: int = 5
     login_backoff_base_s: float = 1.0
     login_backoff_max_s: float = 60.0
     login_failure_forget_s: float = 600.0
     login_throttle_max_keys: int = 10_000
+    # A failed login or renewal is answered no sooner than this after its token check
+    # began, so every failure kind takes the same time (no timing oracle); successes
+    # are not delayed.  Only the failing socket waits (it handles requests in order).
+    failed_login_reply_floor_s: float = 0.005
     # Rooms
     max_rooms: int = 10_000
     max_users_per_room: int = 1_000

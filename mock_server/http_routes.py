@@ -53,7 +53,7 @@ from zego_py.token import generateToken04, makePrivilegePayload
 
 from .addresses import is_loopback
 from .config import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig
-from .logsafe import clip
+from .logsafe import LogBudget, clip
 
 __all__ = ["STATIC_FILES", "dev_tokens_offered", "make_http_route"]
 
@@ -166,9 +166,21 @@ def _mint(config: ServerConfig, query: str) -> Response:
                        "roomID": room_id, "expire": int(time.time()) + seconds})
 
 
-def make_http_route(config: ServerConfig, host: str = "127.0.0.1") -> HttpRoute:
-    """The ``process_request`` hook for ``websockets.asyncio.server.serve``."""
+def _single(headers: Headers, name: str) -> tuple[bool, str | None]:
+    """(ok, value): a repeated Host or Origin is refused, since the checks below would
+    judge only one copy (and ``Headers.get`` raises on a repeat: a 500 and a traceback
+    in the log per request)."""
+    values = headers.get_all(name)
+    return len(values) <= 1, values[0] if values else None
+
+
+def make_http_route(config: ServerConfig, host: str = "127.0.0.1",
+                    log_budget: LogBudget | None = None) -> HttpRoute:
+    """The ``process_request`` hook for ``websockets.asyncio.server.serve``.
+
+    ``log_budget`` (the server's) bounds the refusal lines: any client can cause them."""
     static = _load_static()
+    budget = log_budget or LogBudget(config.log_lines_per_s)
     tokens = dev_tokens_offered(config)
     if tokens:
         # Only this machine can reach a loopback server: worth a note, not a warning.
@@ -178,15 +190,21 @@ def make_http_route(config: ServerConfig, host: str = "127.0.0.1") -> HttpRoute:
 
     def route(connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
-        host_header = request.headers.get("Host")
+        single_host, host_header = _single(request.headers, "Host")
+        single_origin, origin = _single(request.headers, "Origin")
+        if not (single_host and single_origin):
+            if budget.take():
+                log.warning("refusing %s with a repeated Host or Origin header", clip(url.path))
+            return _text(400, "one Host and at most one Origin header, please\n")
         if (config.dev_mode or url.path == TOKEN_PATH) and not _host_ok(host_header, host):
-            log.warning("refusing %s for Host %s (not this machine: DNS rebinding?)",
-                        url.path[:40], clip(host_header))
+            if budget.take():
+                log.warning("refusing %s for Host %s (not this machine: DNS rebinding?)",
+                            clip(url.path), clip(host_header))
             return _text(403, "this server answers only to its own host name\n")
         if url.path == WS_PATH:
-            origin = request.headers.get("Origin")
             if not _origin_ok(origin, host_header, config):
-                log.warning("refusing a WebSocket from Origin %s", clip(origin))
+                if budget.take():
+                    log.warning("refusing a WebSocket from Origin %s", clip(origin))
                 return _text(403, "cross-origin WebSocket refused\n")
             return None
         if url.path in static:

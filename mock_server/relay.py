@@ -34,7 +34,7 @@ from zego_py.media.rtp_tap import tap_receiver
 
 from .offers import BadOffer, check_audio_offer
 
-__all__ = ["Relay"]
+__all__ = ["NegotiationError", "Relay"]
 
 log = logging.getLogger("mock_server.relay")
 
@@ -123,12 +123,23 @@ def _opus_only(pc: RTCPeerConnection) -> None:
 PeerGone = Callable[[str, int | None], Awaitable[None]]
 
 
+class NegotiationError(ZegoError):
+    """A refused offer or failed negotiation: a generic reply, ``detail`` for the log.
+
+    The relay does not log these itself: any client can cause them at its request rate,
+    so the server logs them under its log budget (server.py)."""
+
+    def __init__(self, code: int, message: str, detail: str) -> None:
+        super().__init__(code, message)
+        self.detail = detail
+
+
 def _checked_offer(sdp: str, code: int, what: str) -> None:
     try:
         check_audio_offer(sdp)
     except BadOffer as exc:
-        log.info("refusing a %s offer of %d chars: %s", what, len(sdp), exc)
-        raise ZegoError(code, f"the {what} offer is not an SDP audio offer with Opus") from None
+        raise NegotiationError(code, f"the {what} offer is not an SDP audio offer with Opus",
+                               f"refused a {what} offer of {len(sdp)} chars: {exc}") from None
 
 
 def _has_candidate(sdp: str) -> bool:
@@ -220,9 +231,9 @@ class Relay:
         except Exception as exc:
             await pc.close()
             # the reply stays generic: exception text is internal (and may quote the offer)
-            log.info("stream %s: publish negotiation failed: %s", stream_id,
-                     type(exc).__name__)
-            raise ZegoError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed") from None
+            raise NegotiationError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed",
+                                   f"publish negotiation failed: {type(exc).__name__}"
+                                   ) from None
         self.streams[stream_id] = published
         self._watch(pc, stream_id, None)
         return answer
@@ -256,8 +267,8 @@ class Relay:
                 raise RuntimeError("gathering produced no ICE candidate")
         except Exception as exc:
             await pc.close()
-            log.info("stream %s: play negotiation failed: %s", stream_id, type(exc).__name__)
-            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play negotiation failed") from None
+            raise NegotiationError(ErrorCode.INPUT_PARAM_ERROR, "play negotiation failed",
+                                   f"play negotiation failed: {type(exc).__name__}") from None
         if self.streams.get(stream_id) is not published:  # publisher left meanwhile
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)

@@ -20,7 +20,7 @@ from typing import Any
 
 from zego_py.enums import StreamDeleteReason, UpdateType
 from zego_py.errors import ErrorCode, ZegoError
-from zego_py.protocol import Push, clip
+from zego_py.protocol import MAX_FRAME_BYTES, Push, clip
 from zego_py.token import TokenClaims
 
 from .auth import check_publish
@@ -106,6 +106,21 @@ class Room:
     next_message_id: int = 1
 
 
+# Room state a login reply carries is bounded so the reply fits one frame (clients close
+# a larger one with 1009, and would retry forever); this much is kept for the reply's
+# other fields (session and reconnect tokens, timers).
+_REPLY_HEADROOM = 8 * 1024
+STATE_TOO_LARGE = "room state too large for a login reply"
+
+
+def _state_bytes(users: list[dict[str, Any]], streams: list[dict[str, Any]],
+                 extra_info: list[dict[str, Any]]) -> int:
+    """UTF-8 size of the room state in a login reply, JSON escapes included (a control
+    character costs 6 bytes on the wire, 1 in ZEGO's length rules)."""
+    text = json.dumps([users, streams, extra_info], separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-8"))
+
+
 def _delete_extended_data(reason: int) -> str:
     return json.dumps({"stream_delete_reason": [{"code": int(reason)}]})
 
@@ -116,8 +131,25 @@ class RoomRegistry:
         self.rooms: dict[str, Room] = {}
         self.sessions: dict[int, Session] = {}
         self.streams: dict[str, StreamRecord] = {}
+        # Bumped whenever a stream or a player may have gone: the server mirrors removals
+        # into the relay only when this moved, not on every message it delivers.
+        self.removals = 0
 
     # ------------------------------------------------------------------ helpers
+    def _check_state_fits(self, room: Room, *, users: Iterable[dict[str, str]] | None = None,
+                          streams: Iterable[StreamRecord] | None = None,
+                          extra_info: dict[str, dict[str, Any]] | None = None,
+                          code: int = ErrorCode.ROOM_USER_COUNT_EXCEEDED) -> None:
+        """Raise ``code`` unless a login reply with this room state (the room's own where
+        an argument is None) fits the frame limit a client accepts."""
+        budget = min(self.config.max_frame_bytes, MAX_FRAME_BYTES) - _REPLY_HEADROOM
+        user_list = [dict(u) for u in (users if users is not None
+                                       else (s.user for s in room.members.values()))]
+        records = streams if streams is not None else (self.streams[i] for i in room.stream_ids)
+        extra = extra_info if extra_info is not None else room.extra_info
+        if _state_bytes(user_list, [r.as_zego() for r in records], list(extra.values())) > budget:
+            raise ZegoError(code, STATE_TOO_LARGE)
+
     def _session(self, key: int) -> Session:
         session = self.sessions.get(key)
         if session is None:
@@ -161,6 +193,12 @@ class RoomRegistry:
         out: list[Outgoing] = []
         room = self.rooms.get(room_id)
         previous = room.members.get(user["userID"]) if room else None
+        if room is not None:  # before any kick: a refused login changes nothing
+            self._check_state_fits(
+                room,
+                users=[*(s.user for s in room.members.values() if s is not previous), user],
+                streams=[self.streams[i] for i in room.stream_ids
+                         if previous is None or self.streams[i].owner_key != previous.key])
         if previous is not None:
             out += self.kick(previous.key, ErrorCode.KICKED_DUPLICATE_LOGIN,
                              StreamDeleteReason.REPEATED_LOGIN, announce_user=False)
@@ -204,6 +242,7 @@ class RoomRegistry:
         session = self.sessions.pop(key, None)
         if session is None:
             return []
+        self.removals += 1
         out: list[Outgoing] = []
         for stream_id in list(session.published):
             out += self._remove_stream(stream_id, reason)
@@ -230,6 +269,7 @@ class RoomRegistry:
         session = self.sessions.get(key)
         if session is None:
             return []
+        self.removals += 1
         out = [Outgoing(key, Push("kickout", {"roomID": session.room_id, "code": int(code),
                                               "message": ZegoError(code).message}))]
         if announce_user:
@@ -278,6 +318,8 @@ class RoomRegistry:
             raise ZegoError(ErrorCode.DUPLICATE_STREAM_ID)
         room = self.rooms[session.room_id]
         record = StreamRecord(stream_id, room.room_id, key, dict(session.user), extra_info)
+        self._check_state_fits(room, streams=[*(self.streams[i] for i in room.stream_ids), record],
+                               code=ErrorCode.PUBLISH_INNER_ERROR)
         self.streams[stream_id] = record
         room.stream_ids.append(stream_id)
         session.published.add(stream_id)
@@ -299,6 +341,7 @@ class RoomRegistry:
 
     def _remove_stream(self, stream_id: str, reason: int) -> list[Outgoing]:
         record = self.streams.pop(stream_id)
+        self.removals += 1
         owner = self.sessions.get(record.owner_key)
         if owner is not None:
             owner.published.discard(stream_id)
@@ -344,6 +387,7 @@ class RoomRegistry:
         session = self._session(key)
         if stream_id not in session.playing:
             return False
+        self.removals += 1
         session.playing.discard(stream_id)
         record = self.streams.get(stream_id)
         if record is not None:
@@ -368,8 +412,12 @@ class RoomRegistry:
         if stream_id not in session.published:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "not publishing this stream")
         record = self.streams[stream_id]
-        record.extra_info = extra_info
         room = self.rooms[record.room_id]
+        self._check_state_fits(
+            room, streams=[StreamRecord(stream_id, room.room_id, key, record.user, extra_info)
+                           if i == stream_id else self.streams[i] for i in room.stream_ids],
+            code=ErrorCode.STREAM_EXTRA_INFO_TOO_LONG)
+        record.extra_info = extra_info
         return self._fan_out(
             room, key,
             Push("streamExtraInfoUpdate", {
@@ -439,8 +487,11 @@ class RoomRegistry:
         session, room = self._session_in_room(key, room_id)
         if k not in room.extra_info and room.extra_info:
             raise ZegoError(ErrorCode.ROOM_EXTRA_KEY_COUNT_EXCEEDED)
-        room.extra_info[k] = {"key": k, "value": value, "updateUser": dict(session.user),
-                              "updateTime": int(time.time() * 1000)}
+        entry = {"key": k, "value": value, "updateUser": dict(session.user),
+                 "updateTime": int(time.time() * 1000)}
+        self._check_state_fits(room, extra_info={**room.extra_info, k: entry},
+                               code=ErrorCode.ROOM_EXTRA_VALUE_TOO_LONG)
+        room.extra_info[k] = entry
         push = Push("roomExtraInfoUpdate", {"roomID": room_id,
                                             "roomExtraInfoList": [dict(room.extra_info[k])]})
         return self._fan_out(room, key, push)

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -37,18 +37,20 @@ from zego_py.protocol import (
 )
 from zego_py.token import TokenClaims, TokenError
 
-from .addresses import is_loopback
+from .addresses import address_key, is_loopback
 from .auth import check_login, reconnect_token
 from .config import ServerConfig
+from .deadlines import DeadlineWaker
 from .http_routes import make_http_route
 from .logsafe import LogBudget, clip
-from .relay import Relay
+from .relay import NegotiationError, Relay
 from .rooms import Outgoing, RoomRegistry, Session
 from .throttle import FailureThrottle
 
 __all__ = ["RoomServer", "serve_rooms"]
 
 log = logging.getLogger("mock_server")
+_THROTTLED = "too many failed logins, retry later"
 
 
 def _utf8_size(text: str) -> int:
@@ -61,7 +63,7 @@ class Connection:
     def __init__(self, key: int, ws: ServerConnection, config: ServerConfig) -> None:
         self.key = key
         self.ws = ws
-        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.outbox: asyncio.Queue[tuple[str, int]] = asyncio.Queue()  # (frame, UTF-8 bytes)
         self.queued_bytes = 0
         self.max_queued_bytes = config.max_outbox_bytes
         self.overflowed = False
@@ -70,15 +72,18 @@ class Connection:
         self.rate = config.requests_per_s
         self.burst = config.request_burst
         self.refilled_at = time.monotonic()
-        self.address = ws.remote_address[0] if ws.remote_address else "?"
-        self.peer = f"{self.address}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        self.request_arrived = self.refilled_at  # of the request in hand (one at a time)
+        host = str(ws.remote_address[0]) if ws.remote_address else "?"
+        self.address = address_key(host)  # what the per-address caps and throttle count
+        self.peer = f"{host}:{ws.remote_address[1]}" if ws.remote_address else "?"
         self.log_budget = LogBudget(config.log_lines_per_conn_per_s)
         self.on_loopback = bool(ws.local_address) and is_loopback(ws.local_address[0])
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, size: int | None = None) -> None:
+        """Queue a frame; ``size`` is its UTF-8 length if the caller has it already."""
         if self.overflowed:
             return
-        size = _utf8_size(text)
+        size = _utf8_size(text) if size is None else size
         if self.queued_bytes + size > self.max_queued_bytes:
             self.overflowed = True
             log.warning("conn %d (%s): %d bytes queued, disconnecting a slow client",
@@ -86,7 +91,7 @@ class Connection:
             asyncio.ensure_future(self.close(1008, "too slow"))
             return
         self.queued_bytes += size
-        self.outbox.put_nowait(text)
+        self.outbox.put_nowait((text, size))
 
     async def close(self, code: int, reason: str) -> None:
         """Close with ``code``; abort the TCP link if that takes over 2 s.  A peer that reads
@@ -110,9 +115,9 @@ class Connection:
     async def write_loop(self) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
-                text = await self.outbox.get()
+                text, size = await self.outbox.get()
                 await self.ws.send(text)
-                self.queued_bytes -= _utf8_size(text)
+                self.queued_bytes -= size
 
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any]]]
@@ -143,13 +148,17 @@ class RoomServer:
         self._pending_streams: set[str] = set()
         self._pending_peers: dict[str, int] = {}  # address -> negotiations in flight
         self._per_address: dict[str, int] = {}
+        self._handshakes: dict[str, int] = {}  # address -> opening handshakes unfinished
         self._detached: dict[int, _Detached] = {}
+        self._detached_from: dict[str, int] = {}  # address -> sessions in _detached
+        self._synced_removals = 0  # registry.removals at the last _sync_relay
         cfg = self.config
         self._log_budget = LogBudget(cfg.log_lines_per_s)
         self.login_throttle = FailureThrottle(
             free_failures=cfg.login_free_failures, base_s=cfg.login_backoff_base_s,
             max_s=cfg.login_backoff_max_s, forget_s=cfg.login_failure_forget_s,
             max_keys=cfg.login_throttle_max_keys)
+        self._waker = DeadlineWaker()  # failed logins' reply floor (_checked_token)
         self._handlers: dict[str, Handler] = {
             "login": self._login,
             "logout": self._logout,
@@ -175,13 +184,54 @@ class RoomServer:
     # ------------------------------------------------------------------ sockets
     def _connections_from(self, address: str) -> int:
         """Live sockets plus sessions in their grace period (they hold the same state)."""
-        held = sum(1 for d in self._detached.values() if d.address == address)
-        return self._per_address.get(address, 0) + held
+        return self._per_address.get(address, 0) + self._detached_from.get(address, 0)
+
+    def _gated_connection(self) -> type[ServerConnection]:
+        """websockets' connection class, counting unfinished handshakes per address.
+
+        ``handle`` sees a socket only after its opening handshake, which may take
+        websockets' open timeout (10 s); without this cap one address could hold any
+        number of descriptors with idle or trickling (slowloris) handshakes."""
+        server = self
+
+        class GatedConnection(ServerConnection):
+            handshaking: str | None = None  # the address key, until the handshake ends
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                peer = transport.get_extra_info("peername")
+                address = address_key(str(peer[0])) if peer else "?"
+                pending = server._handshakes.get(address, 0)
+                if pending >= server.config.max_handshakes_per_address:
+                    if server._log_budget.take():
+                        log.warning("refusing a TCP connection from %s: %d handshakes "
+                                    "unfinished", address, pending)
+                    cast(asyncio.Transport, transport).abort()
+                    return
+                server._handshakes[address] = pending + 1
+                self.handshaking = address
+
+            def handshake_ended(self) -> None:
+                if self.handshaking is not None:
+                    server._handshakes[self.handshaking] -= 1
+                    if not server._handshakes[self.handshaking]:
+                        del server._handshakes[self.handshaking]
+                    self.handshaking = None
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                super().connection_lost(exc)
+                self.handshake_ended()
+
+        return GatedConnection
 
     async def handle(self, ws: ServerConnection) -> None:
-        address = ws.remote_address[0] if ws.remote_address else "?"
+        ended = getattr(ws, "handshake_ended", None)  # GatedConnection's
+        if ended is not None:
+            ended()
+        address = address_key(str(ws.remote_address[0])) if ws.remote_address else "?"
         if (count := self._connections_from(address)) >= self.config.max_connections_per_address:
-            log.warning("refusing %s: %d connections already", address, count)
+            if self._log_budget.take():
+                log.warning("refusing %s: %d connections already", address, count)
             await ws.close(1013, "too many connections from this address")
             return
         self._per_address[address] = self._per_address.get(address, 0) + 1
@@ -218,6 +268,7 @@ class RoomServer:
 
     async def _on_frame(self, conn: Connection, frame: str | bytes) -> None:
         # Every frame costs budget, parseable or not; over budget a bad frame gets nothing.
+        conn.request_arrived = time.monotonic()
         allowed = conn.take_token()
         try:
             request = decode_from_client(frame)
@@ -239,6 +290,10 @@ class RoomServer:
             return
         try:
             data = await self._handlers[request.type](conn, request)
+        except NegotiationError as exc:
+            if self._may_log(conn):
+                log.info("conn %d (%s): %s %s", conn.key, conn.peer, request.type, exc.detail)
+            conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except ZegoError as exc:
             conn.send(encode_reply(Reply(request.id, int(exc.code), exc.message)))
         except Exception:
@@ -261,12 +316,21 @@ class RoomServer:
                 self.config.session_grace_s,
                 lambda: asyncio.ensure_future(self._expire(conn.key))),
             session.address)
+        self._detached_from[session.address] = self._detached_from.get(session.address, 0) + 1
+
+    def _end_grace(self, key: int) -> _Detached | None:
+        """End ``key``'s grace period (it resumed or expired); its timer stops."""
+        detached = self._detached.pop(key, None)
+        if detached is not None:
+            detached.timer.cancel()
+            self._detached_from[detached.address] -= 1
+            if not self._detached_from[detached.address]:
+                del self._detached_from[detached.address]
+        return detached
 
     async def _expire(self, key: int) -> None:
-        detached = self._detached.pop(key, None)
-        if detached is None:
+        if self._end_grace(key) is None:
             return
-        detached.timer.cancel()
         session = self.registry.sessions.get(key)
         if session is not None:
             log.info("room %s: user %s timed out", session.room_id, session.user["userID"])
@@ -275,6 +339,9 @@ class RoomServer:
     async def _deliver(self, outgoing: list[Outgoing]) -> None:
         """Send pushes, close kicked sessions, and drop relay state the registry dropped."""
         kicked = []
+        # A fan-out shares one Push among its recipients: encode it once, not once each
+        # (a 6 KB escaped message to 1000 members cost 10 ms of encoding per message).
+        frames: dict[int, tuple[str, int]] = {}
         for item in outgoing:
             detached = self._detached.get(item.session_key)
             if detached is not None:
@@ -285,7 +352,11 @@ class RoomServer:
             conn = self.connections.get(item.session_key)
             if conn is None:
                 continue
-            conn.send(encode_push(item.push))
+            frame = frames.get(id(item.push))
+            if frame is None:
+                text = encode_push(item.push)
+                frame = frames[id(item.push)] = (text, _utf8_size(text))
+            conn.send(*frame)
             if item.push.type == "kickout":
                 kicked.append(conn)
         for conn in kicked:
@@ -300,7 +371,13 @@ class RoomServer:
         await conn.close(1000, "kicked out")
 
     async def _sync_relay(self) -> None:
-        """The registry is the truth: stop relaying what it no longer has."""
+        """The registry is the truth: stop relaying what it no longer has.
+
+        Skipped unless the registry removed something since the last pass: the scan is
+        O(streams + listeners) and runs after every delivered request (a message)."""
+        if self.registry.removals == self._synced_removals:
+            return
+        self._synced_removals = self.registry.removals
         streams = self.registry.streams
         for stream_id, published in list(self.relay.streams.items()):
             record = streams.get(stream_id)
@@ -317,7 +394,7 @@ class RoomServer:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
         room_id = validation.check_room_id(b["roomID"])
         user = validation.check_user(b["user"])
-        claims = self._checked_token(conn, b["token"], room_id, user["userID"])
+        claims = await self._checked_token(conn, b["token"], room_id, user["userID"])
         data, out = self.registry.login(conn.key, room_id, user, b.get("config") or {}, claims)
         conn.logged_in.set()
         log.info("room %s: user %s logged in (%s)", room_id, user["userID"], conn.peer)
@@ -344,38 +421,61 @@ class RoomServer:
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
         # a renewal passes the same checks (and throttle) as a login: same room, same user
-        claims = self._checked_token(conn, req.body["token"], session.room_id,
-                                     session.user["userID"])
+        claims = await self._checked_token(conn, req.body["token"], session.room_id,
+                                           session.user["userID"])
         data = self.registry.renew_token(conn.key, req.body["roomID"], claims)
         return {**data, "reconnectToken": self._reconnect_token(claims)}
 
-    def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
-                       ) -> TokenClaims:
-        """check_login behind the failed-login throttle (docs/tokens.md).
+    async def _checked_token(self, conn: Connection, token: str, room_id: str, user_id: str
+                             ) -> TokenClaims:
+        """check_login behind the failed-login throttle, failing in constant time.
 
-        A key (the address, the userID) that failed too often gets 1009015 without its
-        token being decrypted at all; every failure is logged, without the token text.
+        A failure is answered ``failed_login_reply_floor_s`` after its request arrived:
+        bad padding, bad JSON, a wrong app ID... took different microseconds, a timing
+        oracle an attacker rotating 127.x.y.z addresses could sample without end.  The
+        wake-up is DeadlineWaker's (asyncio.sleep would keep the microseconds); the wait
+        is this socket's only (it handles its requests in order).
         """
-        keys = (f"address {conn.address}", f"userID {user_id}")
-        wait = max(self.login_throttle.blocked_for(k) for k in keys)
+        try:
+            return self._throttled_check(conn, token, room_id, user_id)
+        except ZegoError:
+            await self._waker.until(conn.request_arrived + self.config.failed_login_reply_floor_s)
+            raise
+
+    def _throttled_check(self, conn: Connection, token: str, room_id: str, user_id: str
+                         ) -> TokenClaims:
+        """check_login with the per-address and per-userID throttle (docs/tokens.md).
+
+        A blocked address gets 1009015 without its token being decrypted at all.  A
+        blocked userID still has its token checked: a valid one gets in (so failing as a
+        victim cannot lock the victim out), a failure gets 1009015.  Every failure is
+        logged, without the token text.
+        """
+        by_address, by_user = f"address {conn.address}", f"userID {user_id}"
+        wait = self.login_throttle.blocked_for(by_address)
         if wait > 0:
             if self._may_log(conn):
                 log.warning("conn %d (%s): login as %s throttled for %.1f s more", conn.key,
                             conn.peer, clip(user_id), wait)
-            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, "too many failed logins, retry later")
+            raise ZegoError(ErrorCode.FREQUENCY_LIMITED, _THROTTLED)
+        user_blocked = self.login_throttle.blocked_for(by_user) > 0
         try:
             claims = check_login(token, app_id=self.config.app_id,
                                  secret=self.config.server_secret, room_id=room_id,
                                  user_id=user_id)
         except ZegoError as exc:
-            failures = max(self.login_throttle.failed(k) for k in keys)
+            failures = max(self.login_throttle.failed(by_address),
+                           self.login_throttle.failed(by_user))
             if self._may_log(conn):
                 detail = exc.detail if isinstance(exc, TokenError) else exc.message
                 log.warning("conn %d (%s): login as %s failed (%d): %s; token of %d chars, "
-                            "failure %d", conn.key, conn.peer, clip(user_id), int(exc.code),
-                            detail, len(token), failures)
+                            "failure %d%s", conn.key, conn.peer, clip(user_id), int(exc.code),
+                            detail, len(token), failures,
+                            " (userID throttled)" if user_blocked else "")
+            if user_blocked:
+                raise ZegoError(ErrorCode.FREQUENCY_LIMITED, _THROTTLED) from None
             raise
-        self.login_throttle.succeeded(keys[1])
+        self.login_throttle.succeeded(by_user)
         return claims
 
     def _reconnect_token(self, claims: TokenClaims) -> str:
@@ -400,9 +500,7 @@ class RoomServer:
         if old is not None and old is not conn:  # its half-open socket was not noticed yet
             del self.connections[key]
             await old.close(1000, "resumed elsewhere")
-        detached = self._detached.pop(key, None)
-        if detached is not None:
-            detached.timer.cancel()
+        detached = self._end_grace(key)
         self.connections.pop(conn.key, None)
         conn.key = key
         self.connections[key] = conn
@@ -532,6 +630,10 @@ class RoomServer:
         while True:
             await asyncio.sleep(self.config.online_count_interval_s)
             await self._deliver(self.registry.online_counts())
+            if self._log_budget.suppressed:  # so an operator knows the log has gaps
+                log.warning("%d log lines suppressed server-wide in the last %.0f s",
+                            self._log_budget.suppressed, self.config.online_count_interval_s)
+                self._log_budget.suppressed = 0
 
     @contextlib.asynccontextmanager
     async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
@@ -542,7 +644,8 @@ class RoomServer:
             host,
             port,
             max_size=cfg.max_frame_bytes,
-            process_request=make_http_route(cfg, host),
+            process_request=make_http_route(cfg, host, self._log_budget),
+            create_connection=self._gated_connection(),
             ping_interval=cfg.ping_interval_s,
             ping_timeout=cfg.ping_timeout_s,
             # a peer that stopped answering pings will not answer a close frame either
@@ -550,13 +653,15 @@ class RoomServer:
         ) as server:
             bound_port = next(iter(server.sockets)).getsockname()[1]
             ticker = asyncio.create_task(self._online_count_loop())
-            log.info("serving ws://%s:%d/ws (app ID %d)", host, bound_port, cfg.app_id)
+            netloc = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
+            log.info("serving ws://%s/ws (app ID %d)", netloc, cfg.app_id)
             try:
-                yield f"ws://{host}:{bound_port}/ws"
+                yield f"ws://{netloc}/ws"
             finally:
                 ticker.cancel()
                 server.close()
                 await self.relay.close()
+                self._waker.close()
 
 
 @contextlib.asynccontextmanager

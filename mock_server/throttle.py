@@ -4,7 +4,7 @@ A token04 has no MAC in its CBC form, so every login attempt is a chance to prob
 server's secret-derived behaviour.  One reply for every failure closes the padding
 oracle; this throttle makes guessing slow as well.  After ``free_failures`` failures a
 key is blocked for ``base_s * 2**(n - free_failures)`` seconds (n = failures so far),
-capped at ``max_s``; while blocked the server answers without decrypting anything.
+capped at ``max_s``; what a blocked key gets is the server's policy (docs/tokens.md).
 A key with no failure for ``forget_s`` starts over.  The table holds at most
 ``max_keys`` keys (oldest failure evicted first), so an attacker who invents userIDs
 cannot grow it without bound.
@@ -39,23 +39,25 @@ class FailureThrottle:
     def __len__(self) -> int:
         return len(self._records)
 
+    def _stale(self, record: _Record, now: float) -> bool:
+        return now - record.last_failure > self.forget_s and now >= record.blocked_until
+
     def _live(self, key: str, now: float) -> _Record | None:
         record = self._records.get(key)
-        if record is not None and now - record.last_failure > self.forget_s \
-                and now >= record.blocked_until:
+        if record is not None and self._stale(record, now):
             del self._records[key]
             return None
         return record
 
-    def blocked_for(self, key: str, now: float | None = None) -> float:
+    def blocked_for(self, key: str) -> float:
         """Seconds ``key`` must still wait (0: it may try)."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         record = self._live(key, now)
         return 0.0 if record is None else max(0.0, record.blocked_until - now)
 
-    def failed(self, key: str, now: float | None = None) -> int:
+    def failed(self, key: str) -> int:
         """Record a failure for ``key``; returns its failure count."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         record = self._live(key, now) or _Record(0, now, now)
         record.failures += 1
         record.last_failure = now
@@ -73,7 +75,6 @@ class FailureThrottle:
     def _prune(self, now: float) -> None:
         while self._records:
             key, oldest = next(iter(self._records.items()))
-            stale = now - oldest.last_failure > self.forget_s and now >= oldest.blocked_until
-            if not stale and len(self._records) <= self.max_keys:
+            if not self._stale(oldest, now) and len(self._records) <= self.max_keys:
                 return
             del self._records[key]

@@ -7,6 +7,12 @@ plays both the person's and the agent's streams and timestamps every 20 ms frame
 answer is found by its level and spectrum and the barge-in stop time is measured at the
 far end, by the level envelope: from the interruption's onset in the person's stream to
 the agent's last audible frame.
+
+That span is the agent's VAD start (100 ms) and reaction plus one hop of the room path
+(agent -> relay -> listener).  On a loaded machine the hop alone has grown by 150-250 ms
+(442 and 507 ms measured), so the 300 ms bound is for a nominal hop: the hop is measured
+in the same run, from the person's ``captureFrame`` of the interruption's first audible
+frame to that frame at the listener, and what it takes beyond 50 ms is added to the bound.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from agent_bot import speak  # noqa: E402
 
 RATE = 48000
 AUDIBLE_DBFS = -40.0
+NOMINAL_HOP_S = 0.05  # captureFrame -> the listener's audioFrames() on an idle machine
 PROMPT = "Hello agent. Can you hear me well today?"
 INTERRUPTION = "Wait, stop talking, let me say something."
 
@@ -56,16 +63,22 @@ class Mouth:
         self.frame = rate // 50
         self.source = AudioSource(rate, 1)
         self.pending: deque[np.ndarray] = deque()
+        self.loud_pushed: list[float] = []  # when each utterance's first audible frame went in
+        self._marking = False
         self.task = asyncio.ensure_future(self._run())
 
     def say(self, pcm: np.ndarray) -> None:
         padded = np.concatenate([pcm, np.zeros(-len(pcm) % self.frame, np.int16)])
         self.pending.extend(padded.reshape(-1, self.frame))
+        self._marking = True
 
     async def _run(self) -> None:
         start, n = time.monotonic(), 0
         while True:
             pcm = self.pending.popleft() if self.pending else np.zeros(self.frame, np.int16)
+            if self._marking and rms_dbfs(pcm) > AUDIBLE_DBFS:
+                self._marking = False
+                self.loud_pushed.append(time.monotonic())
             await self.source.captureFrame(pcm)
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
@@ -147,10 +160,12 @@ async def test_agent_answers_and_stops_when_interrupted(harness: Harness, mode: 
         assert ear.loud("agent_main", onset - 0.3, onset)  # it was talking when interrupted
         last = max([answer_on, *ear.loud("agent_main", onset, onset + 1.2)]) + 0.02
         stop_ms = (last - onset) * 1000
+        hop_ms = (onset - mouth.loud_pushed[-1]) * 1000  # the room path, this run
         print(f"\nFIGURE agent_bot ({mode}) barge-in: silent {stop_ms:.0f} ms after the "
-              f"interruption's onset (far end; answer began {(answer_on - asked) * 1000:.0f} ms "
-              f"after the prompt began; {said!r})")
-        assert stop_ms < 300, stop_ms
+              f"interruption's onset (far end; room path {hop_ms:.0f} ms; answer began "
+              f"{(answer_on - asked) * 1000:.0f} ms after the prompt began; {said!r})")
+        assert 0 < hop_ms < 1000, hop_ms
+        assert stop_ms < 300 + max(0.0, hop_ms - NOMINAL_HOP_S * 1000), (stop_ms, hop_ms)
     finally:
         mouth.task.cancel()
         await ear.close()

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import statistics
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -21,8 +22,9 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mock_server import ServerConfig
+from mock_server.auth import check_login
 from mock_server.server import RoomServer
-from zego_py import ErrorCode, ZegoExpressEngine, generateToken04
+from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
 from zego_py.media.ice import gathering_on, new_peer_connection
 
 pytestmark = pytest.mark.timeout(60)
@@ -124,9 +126,12 @@ async def test_rapid_bad_logins_are_throttled_per_address_and_per_user() -> None
         # blocked: even a valid token from that address is not looked at
         assert (await attacker.login("someone", tok=token("someone")))["code"] \
             == ErrorCode.FREQUENCY_LIMITED
-        # the userID is blocked from every address, other users from a fresh address are not
+        # a failure as the blocked userID gets 1009015 from every address (a valid token
+        # gets in: test_a_valid_token_gets_in_while_its_user_id_is_under_attack); other
+        # users from a fresh address are not blocked
         other = await Raw.connect(url, local_addr=("127.0.0.3", 0))
-        assert (await other.login("victim"))["code"] == ErrorCode.FREQUENCY_LIMITED
+        assert (await other.login("victim", tok=token("victim")[:-8]))["code"] \
+            == ErrorCode.FREQUENCY_LIMITED
         assert (await other.login("bystander"))["code"] == 0
         # exponential: the next failure after the first penalty blocks twice as long
         first = server.login_throttle.blocked_for("address 127.0.0.2")
@@ -136,6 +141,108 @@ async def test_rapid_bad_logins_are_throttled_per_address_and_per_user() -> None
         assert 1.5 < server.login_throttle.blocked_for("address 127.0.0.2") <= 2.0
         await attacker.close()
         await other.close()
+
+
+async def test_a_valid_token_gets_in_while_its_user_id_is_under_attack() -> None:
+    """Five bad logins as "victim", from any address and with no valid token, blocked the
+    victim's own valid token (1009015), and one failure a minute kept it blocked: anyone
+    could lock any user out.  Now a blocked userID only changes what a failure is told."""
+    async with hostile_server(login_free_failures=5, login_backoff_base_s=30.0) as (server, url):
+        attacker = await Raw.connect(url, local_addr=("127.0.0.2", 0))
+        for _ in range(5):
+            await attacker.login("victim", tok=token("victim")[:-8])
+        assert server.login_throttle.blocked_for("userID victim") > 20
+        # from a fresh address every kind of failure as the victim is still 1009015
+        prober = await Raw.connect(url, local_addr=("127.0.0.4", 0))
+        expired = generateToken04(APP_ID, "victim", SECRET, 60, _now=int(time.time()) - 120)
+        for tok in [token("victim")[:-8], token("mallory"), expired]:
+            assert (await prober.login("victim", tok=tok))["code"] == ErrorCode.FREQUENCY_LIMITED
+        # ... but the victim's valid token gets in, and renews while the attack goes on
+        victim = await Raw.connect(url, local_addr=("127.0.0.3", 0))
+        assert (await victim.login("victim"))["code"] == 0  # (which clears the record)
+        second = await Raw.connect(url, local_addr=("127.0.0.5", 0))
+        for _ in range(5):
+            await second.login("victim", tok=token("victim")[:-8])
+        assert server.login_throttle.blocked_for("userID victim") > 20
+        renewal = await victim.request("renewToken", roomID="room1", token=token("victim"))
+        assert renewal["code"] == 0, renewal
+        # the per-address throttle is unchanged: a blocked address gets nothing checked
+        assert (await attacker.login("victim"))["code"] == ErrorCode.FREQUENCY_LIMITED
+        for raw in (attacker, prober, second, victim):
+            await raw.close()
+
+
+def _median_check_seconds(tok: str) -> float:
+    """How long the server's own check takes to fail ``tok``, in this process."""
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        with pytest.raises(ZegoError):
+            check_login(tok, app_id=APP_ID, secret=SECRET, room_id="r", user_id="u")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def _reply_seconds(raw: Raw, kind: str, **body: Any) -> tuple[float, int]:
+    started = time.perf_counter()
+    reply = await raw.request(kind, **body)
+    return time.perf_counter() - started, reply["code"]
+
+
+def _same_length_failures(size: int = 40_000) -> dict[str, str]:
+    """CBC tokens of one length that fail at different depths: bad padding, plaintext
+    that is not JSON, and JSON objects (no app_id) whose arrays of n zeros take ~n/30 us
+    to parse; the secret is only to build them, for a difference a forger cannot make."""
+    def json_with(n: int) -> bytes:
+        head = b'{"a":[' + b"0," * n + b'0],"b":"'
+        return head + b"x" * (size - len(head) - 2) + b'"}'
+    kinds = {"padding": _cbc_token(b"x" * (size + 15) + b"\x00", pad=False),  # unpadded
+             "json": _cbc_token(b"not json" + b"x" * (size - 8), pad=True)}
+    kinds.update({f"{n} zeros": _cbc_token(json_with(n), pad=True)
+                  for n in (4000, 8000, 12_000, 16_000)})
+    assert len(set(map(len, kinds.values()))) == 1
+    return kinds
+
+
+async def test_failed_logins_take_the_same_time_whatever_failed() -> None:
+    """Bad padding and bad JSON got the same reply, ~18 us apart: a timing oracle that a
+    local attacker rotating 127.x.y.z addresses could sample past the per-address
+    throttle.  Failures are now answered a fixed floor after arrival; successes are not
+    held back.  Tokens that fail up to ~0.5 ms apart show the floor hides more than
+    microseconds: an asyncio.sleep to the floor wakes a whole number of milliseconds
+    after the loop went idle, so it kept each difference (modulo 1 ms)."""
+    floor = 0.005
+    kinds = _same_length_failures()
+    gap = _median_check_seconds(kinds["16000 zeros"]) - _median_check_seconds(kinds["padding"])
+    assert gap > 0.0003, gap  # so there is a difference to hide
+    async with hostile_server(login_free_failures=10_000, failed_login_reply_floor_s=floor,
+                              request_burst=1000, requests_per_s=1000) as (_, url):
+        # no permessage-deflate: deflating 53 KB costs this process (the server's too)
+        # a millisecond of noise per frame
+        prober = await Raw.connect(url, compression=None)
+        member = await Raw.connect(url)
+        assert (await member.login("alice"))["code"] == 0
+        seconds: dict[str, list[float]] = {kind: [] for kind in [*kinds, "renewal",
+                                                                 "bad renewal"]}
+        for i in range(40):  # interleaved, so machine noise hits every kind alike
+            for kind, tok in kinds.items():
+                took, code = await _reply_seconds(prober, "login", roomID="room1", token=tok,
+                                                  user={"userID": f"u{i}"})
+                assert code == ErrorCode.TOKEN_ERROR
+                seconds[kind].append(took)
+            renewal = ("renewal", token("alice")) if i % 2 else ("bad renewal", "04AAAA")
+            took, code = await _reply_seconds(member, "renewToken", roomID="room1",
+                                              token=renewal[1])
+            assert code == (0 if i % 2 else ErrorCode.TOKEN_ERROR)
+            seconds[renewal[0]].append(took)
+        median = {kind: round(statistics.median(values) * 1000, 3)  # ms
+                  for kind, values in seconds.items()}
+        for raw in (prober, member):
+            await raw.close()
+    failures = [median[kind] for kind in kinds]
+    assert min(*failures, median["bad renewal"]) >= floor * 1000, median
+    assert max(failures) - min(failures) < 0.15, median
+    assert median["renewal"] < floor * 1000, median  # a success is not held back
 
 
 async def test_throttle_table_stays_bounded_under_invented_user_ids() -> None:
@@ -588,3 +695,209 @@ async def test_dev_server_refuses_dns_rebinding() -> None:
     async with hostile_server() as (_, url):
         assert b" 404 " in await _http(url, "GET /dev/token?userID=x HTTP/1.1\r\n"
                                             "Host: 127.0.0.1:PORT\r\n\r\n")
+
+
+# ------------------------------------------------------------------ review of the fixes
+
+
+async def test_bloated_room_state_is_refused_instead_of_dropping_later_joiners() -> None:
+    """userNames of control characters (6 bytes each once JSON-escaped) made the login
+    reply of a userUpdate joiner exceed the 64 KiB a client accepts: 45 such users closed
+    every later joiner's socket (1009), and its engine retried forever."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (server, url):
+        fillers, refused = [], None
+        for n in range(80):
+            raw = await Raw.connect(url)
+            reply = await raw.login(f"filler{n}", userName="\x01" * 256)
+            fillers.append(raw)
+            if reply["code"] != 0:
+                refused = reply
+                break
+        # what the room admitted fits a frame: a joiner gets every member (before: 1100003,
+        # its socket closed with 1009)
+        engine = ZegoExpressEngine(APP_ID, url, options=dict(LOOPBACK))
+        rec = Recorder()
+        rec.attach(engine, "roomUserUpdate")
+        assert await engine.loginRoom("room1", token("victim"), {"userID": "victim"},
+                                      {"userUpdate": True})
+        assert len(rec["roomUserUpdate"][0][2]) == len(fillers) - (refused is not None)
+        assert refused is not None, "the room took every bloated user"
+        assert (refused["code"], refused["message"]) == (ErrorCode.ROOM_USER_COUNT_EXCEEDED,
+                                                         "room state too large for a login reply")
+        await engine.close()
+        for raw in fillers:
+            await raw.close()
+
+
+async def test_bloated_stream_extra_info_is_refused_instead_of_dropping_joiners() -> None:
+    """The same through streams: 4 streams a user, 1 KiB of control characters each."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (server, url):
+        pcs, raws, codes = [], [], []
+        for user in range(4):
+            raw = await Raw.connect(url)
+            raws.append(raw)
+            assert (await raw.login(f"m{user}"))["code"] == 0
+            for n in range(4):
+                pc, sdp = await real_offer()
+                pcs.append(pc)
+                reply = await raw.request("publish", roomID="room1", streamID=f"m{user}s{n}",
+                                          extraInfo="\x02" * 1024 if user else "", sdp=sdp)
+                codes.append((reply["code"], reply["message"]))
+        assert (ErrorCode.PUBLISH_INNER_ERROR, "room state too large for a login reply") in codes
+        assert set(server.relay.streams) == set(server.registry.streams)  # refused: not relayed
+        # growing small streams' extra info past the budget is refused the same way
+        grown = [(await raws[0].request("setStreamExtraInfo", streamID=f"m0s{n}",
+                                        extraInfo="\x02" * 1024))["code"] for n in range(4)]
+        assert ErrorCode.STREAM_EXTRA_INFO_TOO_LONG in grown, grown
+        # a later joiner logs in and gets every stream
+        async with victim_in_room(url) as (_, rec):
+            await wait_until(lambda: rec["roomStreamUpdate"], what="streams announced")
+            assert {s["streamID"] for s in rec["roomStreamUpdate"][0][2]} \
+                == set(server.registry.streams)
+        for raw in raws:
+            await raw.close()
+        await asyncio.gather(*(pc.close() for pc in pcs))
+
+
+async def test_idle_handshakes_are_capped_per_address() -> None:
+    """TCP connections that never finish their opening handshake (idle, or a slowloris
+    trickle) held a descriptor each for websockets' 10 s open timeout, uncapped: 1500 from
+    one address were all held.  Unfinished handshakes are now capped per address."""
+    import socket
+
+    async with hostile_server(max_handshakes_per_address=5) as (_, url):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        loop = asyncio.get_running_loop()
+        socks = []
+        for n in range(50):
+            sock = socket.socket()
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            if n % 2:
+                sock.send(b"GET /ws HTTP/1.1\r\nHost: 1")  # a trickled request, never ended
+            socks.append(sock)
+
+        async def dropped(sock: socket.socket) -> bool:
+            try:
+                return await asyncio.wait_for(loop.sock_recv(sock, 1), 2) == b""
+            except ConnectionResetError:
+                return True
+            except TimeoutError:
+                return False
+
+        results = await asyncio.gather(*(dropped(s) for s in socks))
+        assert sum(not r for r in results) == 5, results  # the cap, not 50
+        # another address is unaffected; once the idle sockets go, this one is served again
+        other = await websockets.connect(url, local_addr=("127.0.0.6", 0))
+        await other.close()
+        for sock in socks:
+            sock.close()
+        await asyncio.sleep(0.2)
+        again = await websockets.connect(url)
+        await again.close()
+
+
+async def test_repeated_headers_and_refusals_do_not_write_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two Origin (or Host) headers made websockets' Headers.get raise: a 500 and a
+    traceback in the log per request (680 bytes, 1500 requests/s).  HTTP refusals were
+    logged once per request, unbudgeted."""
+    async with hostile_server(log_lines_per_s=5.0, online_count_interval_s=0.5) as (_, url):
+        upgrade = _UPGRADE.format(host="127.0.0.1:PORT",
+                                  origin="Origin: http://a.example\r\nOrigin: http://b\r\n")
+        started = time.monotonic()
+        with caplog.at_level("INFO"):
+            for _ in range(100):
+                assert b" 400 " in await _http(url, upgrade)
+            foreign = _UPGRADE.format(host="127.0.0.1:PORT",
+                                      origin="Origin: http://evil.example\r\n")
+            for _ in range(200):
+                assert b" 403 " in await _http(url, foreign)
+            twice = _UPGRADE.replace("Host: {host}", "Host: 127.0.0.1:PORT\r\nHost: {host}")
+            assert b" 400 " in await _http(url, twice.format(host="evil.example", origin=""))
+            # what the budget dropped is counted and reported, once per online-count tick
+            await wait_until(lambda: any("suppressed server-wide" in r.getMessage()
+                                         for r in caplog.records), timeout=3)
+        assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+        elapsed = time.monotonic() - started
+        ours = [r for r in caplog.records if r.name.startswith("mock_server")
+                and "suppressed server-wide" not in r.getMessage()]
+        assert len(ours) <= 5 + 5 * elapsed + 1, (len(ours), elapsed)  # the server's budget
+
+
+async def test_refused_offers_are_logged_under_the_budget(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The relay logged every refused offer itself, past the server's log budget: a
+    logged-in client wrote a line per request (50/s per socket, 256 sockets an address)."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (_, url):
+        publisher = await Raw.connect(url)
+        assert (await publisher.login("pub"))["code"] == 0
+        pc, reply = await _publish(publisher, "s1")
+        assert reply["code"] == 0
+        attacker = await Raw.connect(url)
+        assert (await attacker.login("mallory"))["code"] == 0
+        started = time.monotonic()
+        with caplog.at_level("INFO"):
+            rids = [await attacker.send("play", streamID="s1", sdp="x" * 100) for _ in range(200)]
+            rids += [await attacker.send("publish", roomID="room1", streamID=f"p{n}", sdp="v=0")
+                     for n in range(200)]
+            replies = [await attacker.reply(rid) for rid in rids]
+        assert {r["code"] for r in replies} == {ErrorCode.INPUT_PARAM_ERROR,
+                                                ErrorCode.PUBLISH_INNER_ERROR}
+        elapsed = time.monotonic() - started
+        ours = [r for r in caplog.records if r.name.startswith("mock_server")]
+        # the connection's budget (5/s), not 400
+        assert len(ours) <= 5 + 5 * elapsed + 1, (len(ours), elapsed)
+        assert any("refused a play offer of 100 chars" in r.getMessage() for r in ours)
+        await pc.close()
+        for raw in (publisher, attacker):
+            await raw.close()
+
+
+def test_an_ipv6_client_counts_as_its_64_not_each_address() -> None:
+    """Caps and the login throttle were keyed by the full address: an IPv6 host owns a
+    /64 and can take a fresh address per connection (2**64 of them)."""
+    from mock_server.addresses import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:dead:beef:0:7") \
+        == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+    # a dual-stack socket reports IPv4 clients IPv4-mapped: still one key per IPv4 address
+    assert address_key("::ffff:127.0.0.2") == "127.0.0.2" != address_key("::ffff:127.0.0.3")
+    assert address_key("127.0.0.2") == "127.0.0.2"
+
+
+async def test_the_throttle_keys_an_ipv6_client_by_its_64() -> None:
+    server = RoomServer(config(login_free_failures=1))
+    async with server.running("::1", 0) as url:
+        raw = await Raw.connect(url)
+        for _ in range(2):
+            await raw.login("x", tok="04AAAA")
+        assert server.login_throttle.blocked_for("address ::/64") > 0
+        await raw.close()
+
+
+async def test_reconnect_tokens_carry_a_96_bit_random_nonce() -> None:
+    """Reconnect tokens were GCM tokens with upstream's nonce, 12 chars of [0-9a-z] (62
+    bits): a client that logs in ~2.5e9 times (days at the request budget, from a few
+    addresses) sees two share a nonce, which in GCM gives away the authentication key,
+    and with it tokens for any user.  Collecting 2.5e9 is beyond a test; that the nonce
+    now spans all 256 byte values is not."""
+    async with hostile_server(request_burst=1000, requests_per_s=1000) as (_, url):
+        raw = await Raw.connect(url)
+        nonce_bytes: set[int] = set()
+        for _ in range(100):
+            reply = await raw.login("alice")
+            binary = base64.b64decode(reply["data"]["reconnectToken"][2:])
+            assert struct.unpack_from(">H", binary, 8)[0] == 12
+            nonce_bytes.update(binary[10:22])
+            assert (await raw.request("logout", roomID="room1"))["code"] == 0
+        # 1200 random bytes miss a given value with p = 0.9%; all 220 outside [0-9a-z]: ~0
+        outside = nonce_bytes - set(b"0123456789abcdefghijklmnopqrstuvwxyz")
+        assert len(outside) > 150, sorted(nonce_bytes)
+        # and the server still reads them back: the last one logs in
+        again = await Raw.connect(url)
+        assert (await again.login("alice", tok=reply["data"]["reconnectToken"]))["code"] == 0
+        await raw.close()
+        await again.close()

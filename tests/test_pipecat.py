@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -188,6 +189,7 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     seen: list[tuple[str, Any]] = []
     for name in ("on_connected", "on_participant_joined", "on_first_participant_joined",
                  "on_participant_left", "on_client_disconnected", "on_audio_track_subscribed",
+                 "on_participant_connected", "on_participant_disconnected",
                  "on_audio_track_unsubscribed", "on_disconnected"):
         transport.add_event_handler(name, lambda _t, *args, _n=name: seen.append((_n, args)))
     frames = FrameTypes()
@@ -216,6 +218,9 @@ async def test_room_events_reach_the_transports_handlers(harness: Harness) -> No
     assert ("on_participant_left", ({"id": "early", "info": {"userName": "early"}}, "left")) in seen
     assert ("on_client_disconnected", ({"id": "early", "info": {"userName": "early"}},)) in seen
     assert ("on_audio_track_subscribed", ("late",)) in seen
+    # LiveKit's names and argument (the identity), in the order users came and went
+    assert [args for n, args in seen if n == "on_participant_connected"] == [("early",), ("late",)]
+    assert [args for n, args in seen if n == "on_participant_disconnected"] == [("early",)]
 
 
 async def tones_through_the_bot(harness: Harness, **params: Any) -> tuple[np.ndarray, Repeat]:
@@ -358,3 +363,52 @@ async def test_a_stream_id_taken_is_a_pipeline_error(harness: Harness) -> None:
     async with running(transport.output(), errors=errors):
         await wait_until(lambda: bool(errors), 15, "the pipeline error")
     assert "cannot publish bot_main: error 1003028" in errors[0], errors  # ZEGO: ID in use
+
+
+def _peer_connections(*states: str) -> int:
+    """Live aiortc peer connections in this process in one of ``states``."""
+    from aiortc import RTCPeerConnection
+    gc.collect()
+    return sum(1 for o in gc.get_objects()
+               if isinstance(o, RTCPeerConnection) and o.connectionState in states)
+
+
+OPEN = ("new", "connecting", "connected", "disconnected", "failed")
+
+
+async def test_five_pipeline_runs_leave_no_tasks_or_peer_connections(harness: Harness) -> None:
+    # A bot that is started and stopped again and again (one pipeline per call, as agent
+    # servers run it) must leave the room, its peer connections and its tasks each time.
+    talker, _ = await harness.joined("talker")
+    talker.startPublishingStream("talker_main", await talker.createStream(
+        {"custom": {"source": ToneSource(TONE_HZ, 0.3)}}))
+    watcher, heard_of = await harness.joined("watcher")
+    await wait_until(lambda: "talker_main" in heard_of.streams(), 10, "talker's stream")
+    # the room's own peers up and their tasks (consent checks, DTLS) running
+    await wait_until(lambda: _peer_connections(*OPEN) == _peer_connections("connected") > 0,
+                     10, "the talker connected")
+    await asyncio.sleep(0.5)
+    pcs_before = _peer_connections(*OPEN)
+    tasks_before = asyncio.all_tasks()
+    subscribed: list[str] = []  # the users the current run's input played
+    for cycle in range(5):
+        transport = bot_transport(harness.url)
+        subscribed.clear()
+        transport.add_event_handler("on_audio_track_subscribed",
+                                    lambda _t, user: subscribed.append(user))
+        async with running(transport.input(), Repeat(), transport.output()):
+            await wait_until(lambda: "bot_main" in heard_of.streams(), 15, f"run {cycle}: stream")
+            await wait_until(lambda: subscribed == ["talker"], 10, f"run {cycle}: playing")
+        await wait_until(lambda: "bot_main" not in heard_of.streams(), 10, f"run {cycle}: gone")
+    leftover: set[asyncio.Task[Any]] = set()
+
+    def settled() -> bool:
+        nonlocal leftover
+        leftover = {t for t in asyncio.all_tasks() - tasks_before if not t.done()}
+        leftover.discard(asyncio.current_task())  # type: ignore[arg-type]
+        return not leftover and _peer_connections(*OPEN) == pcs_before
+
+    with contextlib.suppress(AssertionError):
+        await wait_until(settled, 10, "the runs' tasks and peer connections to end")
+    assert not leftover, [(t.get_name(), t.get_coro()) for t in leftover]
+    assert _peer_connections(*OPEN) == pcs_before

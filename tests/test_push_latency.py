@@ -124,12 +124,14 @@ async def test_push_started_before_publishing_keeps_no_standing_latency(
 
 
 async def test_push_recovers_within_a_second_after_a_stall(harness: Harness) -> None:
-    # Pushing from PUBLISHING on; at 2 s the producer stalls 200 ms, then catches up.
+    # Pushing from PUBLISHING on; at 3 s the producer stalls 200 ms, then catches up.
+    # "Before" starts 1.6 s in: what queued before the sender pulled may stand until the
+    # producer has pushed for 1.5 s (backlog.py's horizon).
     producer, reference, heard_push, heard_ref = await _push_vs_reference(
-        harness, stalls=[(2.0, 0.2)], push_first=None, seconds=5.5, period=0.5)
+        harness, stalls=[(3.0, 0.2)], push_first=None, seconds=6.5, period=0.5)
     (stall_end,) = producer.stall_ends
     assert producer.started_at is not None
-    before, _ = _median_latency(producer.sent, heard_push, producer.started_at + 0.5,
+    before, _ = _median_latency(producer.sent, heard_push, producer.started_at + 1.6,
                                 stall_end - 0.25, 0.5)
     after, n = _median_latency(producer.sent, heard_push, stall_end + 1.0, float("inf"), 0.5)
     ref, _ = _median_latency(reference.sent, heard_ref, producer.started_at, float("inf"), 0.5)

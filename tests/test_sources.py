@@ -201,10 +201,11 @@ async def test_audio_source_drops_a_standing_backlog(chunk: int) -> None:
     await asyncio.sleep(0.3)
     assert src.queuedDuration >= 0.25
     depths = []
-    for _ in range(60):  # 1.2 s of sending
+    for _ in range(90):  # 1.8 s of sending
         await src.recv()
         depths.append(src.queuedDuration)
-    assert min(depths[:20]) >= 0.25  # not before the rule's 0.5 s window ...
+    # Not before the rule's 0.5 s window nor 1.5 s of the producer's pushes ...
+    assert min(depths[:20]) >= 0.25
     assert max(depths[-20:]) <= (chunk + FRAME // 4) / RATE  # ... and after, within a chunk
     producer.cancel()
     src.stop()
@@ -225,6 +226,29 @@ async def test_audio_source_keeps_a_paced_producer_whole(chunk: int) -> None:
 async def _read_into(src: AudioSource, out: list[av.AudioFrame], count: int) -> None:
     for _ in range(count):
         out.append(await src.recv())
+
+
+@pytest.mark.parametrize("speed,chunk", [(1.05, FRAME), (1.2, 5 * FRAME)],
+                         ids=["1.05x-20ms", "1.2x-100ms"])
+async def test_audio_source_keeps_a_tts_slightly_ahead_whole(speed: float, chunk: int) -> None:
+    # A streaming TTS just faster than real time: the queue grows slowly and looks like a
+    # paced producer's backlog within any 0.5 s.  It lost 80 ms (its tail) at 1.05x and
+    # 320 ms at 1.2x in 100 ms chunks before the rule looked at 1.5 s of pushes.
+    src = AudioSource()
+    out = [await src.recv()]
+    reading = asyncio.create_task(_read_into(src, out, 160))
+    pcm = tone(440, 2.5, RATE)
+    start = time.monotonic()
+    for i in range(0, pcm.size, chunk):
+        delay = start + i / RATE / speed - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await src.captureFrame(pcm[i : i + chunk])
+    await asyncio.wait_for(src.waitForPlayout(), 3)
+    reading.cancel()
+    heard = samples(out)[:, 0]
+    assert np.count_nonzero(heard) == np.count_nonzero(pcm)  # every sample played
+    src.stop()
 
 
 async def test_audio_source_keeps_a_burst_that_fills_then_drains() -> None:

@@ -69,6 +69,8 @@ EVENTS = (
     "on_disconnected",
     "on_participant_joined",
     "on_participant_left",
+    "on_participant_connected",
+    "on_participant_disconnected",
     "on_first_participant_joined",
     "on_client_connected",
     "on_client_disconnected",
@@ -240,12 +242,14 @@ class _ZegoRoomClient:
                     self._first_joined = True
                     await self.call_event("on_first_participant_joined", participant)
                 await self.call_event("on_participant_joined", participant)
+                await self.call_event("on_participant_connected", user["userID"])
                 await self.call_event("on_client_connected", participant)
             else:
                 self.users.discard(user["userID"])
                 if not self.users:
                     self._first_joined = False
                 await self.call_event("on_participant_left", participant, "left")
+                await self.call_event("on_participant_disconnected", user["userID"])
                 await self.call_event("on_client_disconnected", participant)
 
     def _on_stream_update(self, roomID: str, updateType: str,  # noqa: N803
@@ -490,6 +494,8 @@ class ZegoTransport(BaseTransport):
       entered or left; ``participant`` is ``{"id": userID, "info": {"userName": ...}}``.
     - on_first_participant_joined(participant): the first user since the room was empty.
     - on_client_connected / on_client_disconnected(participant): aliases, as on Daily.
+    - on_participant_connected / on_participant_disconnected(userID): the same, with
+      LiveKit's argument (the participant's identity), so a LiveKit bot's handlers port.
     - on_audio_track_subscribed / on_audio_track_unsubscribed(userID): the input started /
       stopped playing a stream of that user.
     """

@@ -64,7 +64,9 @@ class MixerInput:
         self.dropped_samples = 0
         """Samples discarded because the buffer was full (a producer running ahead) or
         stood as a backlog behind a paced producer."""
-        self._backlog = StandingBacklog()
+        # No wall-clock rate rule: the far sender paces a network stream, and jitter
+        # bursts would only delay dropping what a device stall left queued.
+        self._backlog = StandingBacklog(horizon=None)
 
     @property
     def volume(self) -> int:

@@ -129,10 +129,11 @@ class AudioSource(_PacedAudioTrack):
     plays the queue out at real-time pace and sends silence when it runs dry (a
     partly filled frame is padded), so the sender never stalls.  A producer that
     keeps real-time pace behind a standing backlog (it pushed before the sender
-    started, or caught up after a stall) has the backlog dropped within 0.5 s, so
-    its latency returns to one frame; a producer that is ahead (``captureFrame``
-    waits for room, or the queue drains) loses nothing (``backlog.py``,
-    docs/audio-devices.md).  Call from the event loop's thread.
+    started, or caught up after a stall) has the backlog dropped within 0.5 s (once
+    it has pushed for 1.5 s), so its latency returns to one frame; a producer that is
+    ahead (``captureFrame`` waits for room, the queue drains, or it pushes more than
+    real time over 1.5 s) loses nothing (``backlog.py``, docs/audio-devices.md).  Call
+    from the event loop's thread.
     """
 
     def __init__(
