@@ -22,9 +22,12 @@ from .report import Row, machine_note, plot, print_table, write_json
 # Run order: cheap first.  Names are what --only takes.
 MEASUREMENTS = {
     "latency": "bench.latency",
+    "video_latency": "bench.video_latency",
     "startup": "bench.startup",
     "relay_cpu": "bench.relay_cpu",
+    "video_relay_cpu": "bench.video_relay_cpu",
     "client_cpu": "bench.client_cpu",
+    "video_client_cpu": "bench.video_client_cpu",
     "server_memory": "bench.server_memory",
     "quality": "bench.quality",
     "device_latency": "bench.device_latency",
@@ -44,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="directory for results JSON and the plot (default: bench/results/)")
     parser.add_argument("--no-janus", action="store_true",
-                        help="skip the optional Janus VideoRoom anchor in relay_cpu")
+                        help="skip the optional Janus VideoRoom anchor in relay_cpu and "
+                             "video_relay_cpu")
     return parser.parse_args(argv)
 
 
@@ -54,7 +58,7 @@ async def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {"name": name, "skipped": module.REASON,
                 "rows": [Row(name, "skipped", None, "", note=module.REASON)]}
     kwargs: dict[str, Any] = {"quick": args.quick}
-    if name == "relay_cpu":
+    if name in ("relay_cpu", "video_relay_cpu"):
         kwargs["janus"] = not args.no_janus
     return await module.run(**kwargs)
 

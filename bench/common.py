@@ -14,7 +14,7 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,3 +386,33 @@ def ms(values: dict[str, Any], keys: Sequence[str] = ("median", "p95", "min", "m
        ) -> dict[str, Any]:
     """A copy of a summary with the given keys converted from seconds to milliseconds."""
     return {k: (v * 1000.0 if k in keys else v) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------- video
+async def paint_noise(source: Any) -> None:
+    """Feed a ``VideoSource`` a noise texture that moves 4 px a frame, at its frame rate:
+    hard to compress, so the encoder spends its whole bitrate as on camera noise."""
+    width, height, fps = source.width, source.height, source.frameRate
+    texture = np.random.default_rng(1).integers(0, 256, (height, width * 2, 3), np.uint8)
+    start, number = time.perf_counter(), 0
+    while True:
+        shift = (number * 4) % width
+        source.captureFrame(texture[:, shift:shift + width])
+        number += 1
+        await asyncio.sleep(max(0.0, start + number / fps - time.perf_counter()))
+
+
+async def fanout_series(modes: dict[str, str], sizes: Callable[[str], list[int]],
+                        measure: Callable[[str, int], Awaitable[dict[str, Any]]],
+                        describe: Callable[[dict[str, Any]], str]
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """``measure(mode, n)`` for every mode and its sizes, printing each point as it
+    comes; returns the points by mode label."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for mode, label in modes.items():
+        series[label] = []
+        for n in sizes(mode):
+            point = await measure(mode, n)
+            series[label].append(point)
+            print(f"  {label:18s} N={n:3d}: {describe(point)}", flush=True)
+    return series

@@ -147,7 +147,8 @@ async def joined_engine(url: str, user_id: str, room_id: str = "bench",
     return engine
 
 
-async def publish(engine: ZegoExpressEngine, stream_id: str, track: MediaStreamTrack,
+async def publish(engine: ZegoExpressEngine, stream_id: str,
+                  track: MediaStreamTrack | list[MediaStreamTrack],
                   timeout: float = 10.0, audio_bitrate: int | None = None) -> None:
     """Publish ``track`` and wait until PUBLISHING (raise on failure).
 
@@ -201,7 +202,8 @@ def _opus_only(pc: RTCPeerConnection) -> None:
     caps = RTCRtpSender.getCapabilities("audio")
     opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
     for transceiver in pc.getTransceivers():
-        transceiver.setCodecPreferences(opus)
+        if transceiver.kind == "audio":
+            transceiver.setCodecPreferences(opus)
 
 
 class CountingListener:
@@ -210,17 +212,22 @@ class CountingListener:
     By default it counts RTP packets and never decodes (a cheap listener for fan-out);
     with ``decode=True`` it reads the decoded track like a bare aiortc app would and
     counts frames instead, handing each (mono int16 PCM, arrival time) to ``on_frame``.
+    ``kind="video"`` receives video instead (packets counted, and ``frames``: packets
+    with the marker bit, one per video frame).
     """
 
     def __init__(self, url: str, user_id: str, room_id: str = "bench",
                  decode: bool = False,
-                 on_frame: Callable[[np.ndarray, float], object] | None = None) -> None:
+                 on_frame: Callable[[np.ndarray, float], object] | None = None,
+                 kind: str = "audio") -> None:
         self.url = url
         self.user_id = user_id
         self.room_id = room_id
         self.decode = decode or on_frame is not None
         self.on_frame = on_frame
+        self.kind = kind
         self.packets = 0
+        self.frames = 0
         self.link: SignalingClient | None = None
         self.pc: RTCPeerConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -236,6 +243,7 @@ class CountingListener:
     def _on_packet(self, packet: RtpPacket) -> None:
         if packet.payload:
             self.packets += 1
+            self.frames += packet.marker
 
     async def start(self, stream_id: str) -> None:
         self.link = SignalingClient(self.url, lambda push: None, lambda: None)
@@ -246,7 +254,7 @@ class CountingListener:
             "config": {"userUpdate": False, "maxMemberCount": 0}})
 
         def setup(pc: RTCPeerConnection) -> None:
-            transceiver = pc.addTransceiver("audio", direction="recvonly")
+            transceiver = pc.addTransceiver(self.kind, direction="recvonly")
             if not self.decode:
                 tap_receiver(transceiver.receiver, self._on_packet)
                 return

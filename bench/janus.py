@@ -33,9 +33,10 @@ def unavailable() -> str:
     return ""
 
 
-async def run_series(sizes: list[int], warmup: float, window: float
+async def run_series(sizes: list[int], warmup: float, window: float, video: bool = False
                      ) -> tuple[list[dict[str, Any]], str]:
-    """Janus points for ``sizes``; ([], reason) when skipped."""
+    """Janus points for ``sizes`` (audio, or video with ``video``); ([], reason) when
+    skipped."""
     why = unavailable()
     if why:
         print(f"  Janus VideoRoom: skipped ({why})", flush=True)
@@ -45,6 +46,7 @@ async def run_series(sizes: list[int], warmup: float, window: float
     proc = await asyncio.create_subprocess_exec(
         "unshare", "-n", sys.executable, "-m", "bench.janus_child",
         "--sizes", ",".join(map(str, sizes)), "--warmup", str(warmup), "--window", str(window),
+        *(["--video"] if video else []),
         cwd=str(ROOT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
     async def echo_stderr() -> str:

@@ -6,7 +6,9 @@ because Janus skips loopback interfaces and libnice cannot send to 127.0.0.1), s
 Debian's ``janus`` with a minimal config (videoroom plugin, websockets transport on
 127.0.0.1:8188, nothing else), and measures each point the way ``bench.relay_cpu``
 does: one ClickTrack publisher, one decoding probe subscriber, N-1 counting
-subscribers, Janus' CPU from /proc/PID/stat.  It prints ``RESULT <json>`` at the end.
+subscribers, Janus' CPU from /proc/PID/stat.  With ``--video`` it measures as
+``bench.video_relay_cpu`` does instead: a 640x360 30 fps VP8 ``VideoSource`` publisher
+and N counting video subscribers.  It prints ``RESULT <json>`` at the end.
 Recipe: shared/reference/perf-baseline.md section 5.
 """
 
@@ -31,7 +33,9 @@ from typing import Any
 import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
+from zego_py import VideoSource
 from zego_py.media.ice import gathering_on, new_peer_connection
+from zego_py.media.local_stream import ZegoLocalStream
 from zego_py.media.pcm import frame_to_mono_int16
 from zego_py.media.rtp_tap import tap_receiver
 
@@ -42,6 +46,7 @@ from .common import (
     match_clicks,
     measure_window,
     ms,
+    paint_noise,
     summary,
 )
 from .relay_cpu import classify
@@ -254,17 +259,9 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
         tasks: list[asyncio.Task[None]] = []
         try:
             await janus.start()
-            handle = await janus.attach()
-            joined = await janus.message(handle, {"request": "join", "ptype": "publisher",
-                                                  "room": ROOM, "display": "pub"})
-            feed = joined["plugindata"]["data"]["id"]
             track = ClickTrack()
-            pub = new_peer_connection([])
+            feed, pub = await _publisher(janus, track, audio=True)
             pcs.append(pub)
-            pub.addTransceiver(track, direction="sendonly")
-            reply = await janus.message(handle, {"request": "configure", "audio": True,
-                                                 "video": False}, await _offer_answer(pub))
-            await pub.setRemoteDescription(RTCSessionDescription(reply["jsep"]["sdp"], "answer"))
             det = ClickDetector()
             counts = [0] * max(0, n - 1)
 
@@ -318,12 +315,74 @@ async def point(n: int, warmup: float, window: float, config: Path) -> dict[str,
     return result
 
 
-async def main_async(sizes: list[int], warmup: float, window: float) -> list[dict[str, Any]]:
+async def _publisher(janus: Janus, track: MediaStreamTrack, audio: bool
+                     ) -> tuple[int, RTCPeerConnection]:
+    handle = await janus.attach()
+    joined = await janus.message(handle, {"request": "join", "ptype": "publisher",
+                                          "room": ROOM, "display": "pub"})
+    pub = new_peer_connection([])
+    pub.addTransceiver(track, direction="sendonly")
+    reply = await janus.message(handle, {"request": "configure", "audio": audio,
+                                         "video": not audio}, await _offer_answer(pub))
+    await pub.setRemoteDescription(RTCSessionDescription(reply["jsep"]["sdp"], "answer"))
+    return joined["plugindata"]["data"]["id"], pub
+
+
+async def video_point(n: int, warmup: float, window: float, config: Path) -> dict[str, Any]:
+    """Janus' CPU forwarding one 640x360 30 fps VP8 stream to ``n`` counting listeners
+    (the publisher encodes as a zego_py publisher does: media/local_stream.py)."""
+    async with janus_running(config) as janus_pid:
+        ws = await websockets.connect(WS_URL, subprotocols=["janus-protocol"],  # type: ignore[list-item]
+                                      max_size=None)
+        janus = Janus(ws)
+        pcs: list[RTCPeerConnection] = []
+        source = VideoSource(640, 360, 30)
+        painter = asyncio.create_task(paint_noise(source))
+        try:
+            await janus.start()
+            video = ZegoLocalStream(None, "custom", video_source=source).new_video_track("VP8")
+            feed, pub = await _publisher(janus, video, audio=False)
+            pcs.append(pub)
+            frames = [0] * n
+
+            for i in range(n):
+                def counting(pc: RTCPeerConnection, t: MediaStreamTrack, i: int = i) -> None:
+                    def bump(packet: Any) -> None:
+                        frames[i] += bool(packet.payload and packet.marker)
+                    for tr in pc.getTransceivers():
+                        if tr.receiver.track is t:
+                            tap_receiver(tr.receiver, bump)
+                pcs.append(await _subscriber(janus, feed, counting))
+            await asyncio.sleep(warmup)
+            sent0, frames0 = video.frames_sent, list(frames)
+            measured = await measure_window(window, {"server": janus_pid})
+            sent = video.frames_sent - sent0
+            got = [f - f0 for f, f0 in zip(frames, frames0, strict=True)]
+        finally:
+            painter.cancel()
+            await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+            await janus.close()
+    cpu = measured.cpu
+    return {"listeners": n, "server_cpu_pct": cpu.percent("server"),
+            "client_cpu_pct": cpu.percent("self"), "system_busy_pct": 100 * cpu.system_busy,
+            "window_s": cpu.wall, "frames_sent": sent, "publisher_fps": sent / cpu.wall,
+            "delivered_worst": min(g / sent if sent else 0.0 for g in got)}
+
+
+async def main_async(sizes: list[int], warmup: float, window: float, video: bool = False
+                     ) -> list[dict[str, Any]]:
     setup_network()
     with tempfile.TemporaryDirectory(prefix="bench-janus-") as tmp:
         config = write_config(Path(tmp))
         points = []
         for n in sizes:
+            if video:
+                p = await video_point(n, warmup, window, config)
+                log(f"  Janus VideoRoom    N={n:3d}: server {p['server_cpu_pct']:5.1f} %  "
+                    f"client {p['client_cpu_pct']:5.1f} %  publisher "
+                    f"{p['publisher_fps']:.1f} fps  delivered {p['delivered_worst']:.3f}")
+                points.append(p)
+                continue
             p = await point(n, warmup, window, config)
             log(f"  Janus VideoRoom    N={n:3d}: server {p['server_cpu_pct']:5.1f} %  "
                 f"client {p['client_cpu_pct']:5.1f} %  delivered {p['delivered_worst']:.3f}  "
@@ -338,11 +397,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,8")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--window", type=float, default=8.0)
+    parser.add_argument("--video", action="store_true")
     args = parser.parse_args()
     if os.getuid() != 0:
         raise SystemExit("needs root (run through unshare -n)")
     points = asyncio.run(main_async([int(s) for s in args.sizes.split(",")],
-                                    args.warmup, args.window))
+                                    args.warmup, args.window, args.video))
     print("RESULT " + json.dumps(points), flush=True)
 
 

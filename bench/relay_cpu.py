@@ -27,6 +27,7 @@ from .common import (
     FRAME_S,
     ClickDetector,
     ClickTrack,
+    fanout_series,
     linear_fit,
     match_clicks,
     measure_window,
@@ -172,18 +173,16 @@ async def run(quick: bool = False, janus: bool = True, sizes: list[int] | None =
     warmup, window = (1.0, 4.0) if quick else (2.0, 8.0)
     sizes = sizes or [1, 8, 32, 64]
     anchor_sizes = [n for n in sizes if n <= (8 if quick else 32)]
-    series: dict[str, list[dict[str, Any]]] = {}
-    for mode, label in MODES.items():
-        series[label] = []
-        for n in sizes if mode == "zego" else anchor_sizes:
-            point = await fanout_point(mode, n, warmup, window)
-            series[label].append(point)
-            print(f"  {label:18s} N={n:3d}: server {point['server_cpu_pct']:5.1f} %  "
-                  f"client {point['client_cpu_pct']:5.1f} %  delivered "
-                  f"{point['delivered_worst']:.3f}  latency "
-                  f"{point['latency_ms']['median']:.1f} ms (p95 {point['latency_ms']['p95']:.0f})  "
-                  f"loop lag p99 {point['client_loop_lag_ms']['p99_ms']:.0f} ms  "
-                  f"{point['bottleneck']}", flush=True)
+    series = await fanout_series(
+        MODES, lambda mode: sizes if mode == "zego" else anchor_sizes,
+        lambda mode, n: fanout_point(mode, n, warmup, window),
+        lambda point: (
+            f"server {point['server_cpu_pct']:5.1f} %  "
+            f"client {point['client_cpu_pct']:5.1f} %  delivered "
+            f"{point['delivered_worst']:.3f}  latency "
+            f"{point['latency_ms']['median']:.1f} ms (p95 {point['latency_ms']['p95']:.0f})  "
+            f"loop lag p99 {point['client_loop_lag_ms']['p99_ms']:.0f} ms  "
+            f"{point['bottleneck']}"))
     janus_note = ""
     if janus:
         from . import janus as janus_bench

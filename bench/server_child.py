@@ -34,7 +34,8 @@ def _opus_only(pc: RTCPeerConnection) -> None:
     assert caps is not None
     opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
     for transceiver in pc.getTransceivers():
-        transceiver.setCodecPreferences(opus)
+        if transceiver.kind == "audio":
+            transceiver.setCodecPreferences(opus)
 
 
 class _Published:

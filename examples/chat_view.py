@@ -47,6 +47,11 @@ class StreamInfo:
     quality: int | None = None
     quality_reports: int = 0
     error: str = ""
+    video_size: str = ""  # "320x240" once playQualityUpdate reports video
+    video_fps: float = 0.0
+    video_kbps: float = 0.0
+    video_frames: int = 0  # frames videoFrames() yielded (voice_chat --video)
+    video_out_of_order: int = 0
 
     @property
     def level_mean(self) -> float:
@@ -222,6 +227,17 @@ class ChatState:
         info.bitrate_kbps = float(audio.get("audioBitrate", 0.0))
         info.loss_pct = float(audio.get("audioPacketsLostRate", 0.0))
         info.quality = int(audio.get("audioQuality", -1))
+        video = stats.get("video", {})
+        if video.get("frameWidth"):
+            info.video_size = f"{video['frameWidth']}x{video['frameHeight']}"
+            info.video_fps = float(video.get("videoFPS", 0.0))
+            info.video_kbps = float(video.get("videoBitrate", 0.0))
+
+    def video_frame(self, stream_id: str, in_order: bool) -> None:
+        info = self.streams.get(stream_id)
+        if info is not None:
+            info.video_frames += 1
+            info.video_out_of_order += not in_order
 
     def publish_quality_update(self, stream_id: str, stats: dict[str, Any]) -> None:
         audio = stats.get("audio", {})
@@ -262,6 +278,12 @@ def _quality_cell(kbps: float | None, loss: float | None) -> str:
     return f"{kbps:5.1f} kbps {loss or 0.0:4.1f}%"
 
 
+def _video_cell(info: StreamInfo) -> str:
+    if not info.video_size:
+        return "-"
+    return f"{info.video_size} {info.video_fps:.0f}fps {info.video_kbps:.0f}k"
+
+
 def _header(state: ChatState) -> Text:
     text = Text()
     text.append("room ", style="dim")
@@ -298,6 +320,9 @@ def render(state: ChatState) -> RenderableType:
     table.add_column("mic", width=5)
     table.add_column("state", width=11, no_wrap=True)
     table.add_column("quality", width=17, no_wrap=True, justify="right")
+    video = any(info.video_size for info in state.streams.values())
+    if video:
+        table.add_column("video", width=22, no_wrap=True, justify="right")
 
     mine_speaking = state.my_level >= SPEAKING_LEVEL and not state.mic_muted
     table.add_row(
@@ -308,13 +333,15 @@ def render(state: ChatState) -> RenderableType:
         "MUTE" if state.mic_muted else ("OPEN" if state.publish_source else "-"),
         state.publisher_state if state.publish_source else "listening",
         _quality_cell(state.publish_bitrate_kbps, state.publish_loss_pct),
+        *(["-"] if video else []),
     )
     for peer in state.peers.values():
         if not peer.present:
             continue
         info = state.streams.get(peer.stream_id) if peer.stream_id else None
         if info is None:
-            table.add_row(" ", peer.label, Text("-", style="dim"), "-", "no stream", "-")
+            table.add_row(" ", peer.label, Text("-", style="dim"), "-", "no stream", "-",
+                          *(["-"] if video else []))
             continue
         muted = info.mic == "MUTE"
         speaking = info.level >= SPEAKING_LEVEL and not muted
@@ -325,6 +352,7 @@ def render(state: ChatState) -> RenderableType:
             Text(info.mic, style="red" if muted else ""),
             info.player_state if not info.error else "ERROR",
             _quality_cell(info.bitrate_kbps, info.loss_pct),
+            *([_video_cell(info)] if video else []),
         )
     present = 1 + sum(p.present for p in state.peers.values())
     body = Group(_header(state), Text(""), table)
@@ -368,11 +396,17 @@ def summary(state: ChatState) -> str:
                    f"({_QUALITY.get(info.quality or 0, '?')})"
                    if info.bitrate_kbps is not None else "")
         error = f", error {info.error}" if info.error else ""
+        video = ""
+        if info.video_size or info.video_frames:
+            order = ("in order" if not info.video_out_of_order
+                     else f"{info.video_out_of_order} out of order")
+            video = (f"; video {info.video_size or '?'} at {info.video_fps:.1f} fps, "
+                     f"{info.video_kbps:.0f} kbps, {info.video_frames} frames ({order})")
         lines.append(
             f"stream {info.stream_id} from {state.label(info.user_id)}: "
             f"{'played' if info.level_reports or info.player_state == 'PLAYING' else 'not played'}"
             f", level mean {info.level_mean:.0f} / peak {info.level_peak:.0f}"
-            f"{quality}{error}")
+            f"{quality}{error}{video}")
     if state.recording:
         lines.append(f"recording: {state.recording}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@
     python examples/voice_chat.py --bots 2        # two local bots speaking sample voices
     python examples/voice_chat.py --bots 2 --duration 10 --record heard.wav --no-mic
     python examples/voice_chat.py --list-devices  # enumDevices, then exit
+    python examples/voice_chat.py --bots 2 --video  # bots also publish a moving test pattern
 
 The flow is the seed article's (and ZEGO's VideoForMultipleUsers sample): create a
 ``ZegoExpressEngine``; register ``roomStateUpdate``, ``roomUserUpdate``,
@@ -29,6 +30,11 @@ microphone stream, when the optional extra is installed (``pip install 'zego_py[
 they are ZEGO's ``AEC``/``ANS``/``AGC`` flags of ``createStream``, and the echo reference
 is the engine's own speaker mix.  ``--no-aec``, ``--no-ns`` and ``--no-agc`` turn stages
 off.  Without the extra, use headphones.
+
+With ``--video`` the bots also publish a ``VideoSource`` test pattern (their frame number
+in blocks on a colour that changes every second, ``zego_py.media.video_pattern``), every
+stream is played with video, the view shows each stream's size, fps and bitrate, and the
+summary says how many frames arrived and whether their numbers came in order.
 """
 
 from __future__ import annotations
@@ -60,13 +66,21 @@ from mixdown import MixRecorder  # noqa: E402
 
 from mock_server import DEV_APP_ID, DEV_SERVER_SECRET, ServerConfig  # noqa: E402
 from mock_server.server import RoomServer  # noqa: E402
-from zego_py import ZegoError, ZegoExpressEngine, generateToken04  # noqa: E402
+from zego_py import (  # noqa: E402
+    FileSource,
+    VideoSource,
+    ZegoError,
+    ZegoExpressEngine,
+    generateToken04,
+)
 from zego_py.media.aec import INSTALL_HINT  # noqa: E402
 from zego_py.media.devices import list_devices  # noqa: E402
+from zego_py.media.video_pattern import pattern_frame, read_number  # noqa: E402
 
 HEADLESS_BOTS = 2
 HEADLESS_DURATION_S = 8.0
 TOKEN_SECONDS = 24 * 3600
+VIDEO_SIZE, VIDEO_FPS = (320, 240), 15
 
 log = logging.getLogger("voice_chat")
 
@@ -101,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=None,
                    help="leave after S seconds (default: until q/Ctrl-C; "
                         f"{HEADLESS_DURATION_S:.0f} s without audio devices)")
+    p.add_argument("--video", action="store_true",
+                   help="bots publish a moving test pattern; play every stream's video")
     p.add_argument("--record", metavar="FILE", help="write what you heard (the mix of the "
                                                     "played streams) to a WAV file")
     p.add_argument("--no-aec", action="store_true", help="no echo cancellation")
@@ -205,16 +221,31 @@ class Bot:
         self.path = sample_path(index)
         self.engine = ZegoExpressEngine(args.app_id, url)
         self._args = args
+        self._painter: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.engine.loginRoom(self._args.room, make_token(self._args, self.user_id),
                                     {"userID": self.user_id,
                                      "userName": self.voice.name.title()})
-        local = await self.engine.createStream(
-            {"custom": {"source": str(self.path), "loop": True}})
+        source: Any = str(self.path)
+        if self._args.video:
+            camera = VideoSource(*VIDEO_SIZE, VIDEO_FPS)
+            self._painter = asyncio.create_task(self._paint(camera))
+            source = [FileSource(str(self.path), loop=True), camera]
+        local = await self.engine.createStream({"custom": {"source": source, "loop": True}})
         self.engine.startPublishingStream(self.stream_id, local)
 
+    async def _paint(self, camera: VideoSource) -> None:
+        """The test pattern: the frame number in blocks, the colour changing every second."""
+        start, number = time.monotonic(), 0
+        while True:
+            camera.captureFrame(pattern_frame(number, number // VIDEO_FPS % 8, *VIDEO_SIZE))
+            number += 1
+            await asyncio.sleep(max(0.0, start + number / VIDEO_FPS - time.monotonic()))
+
     async def stop(self) -> None:
+        if self._painter is not None:
+            self._painter.cancel()
         await self.engine.close()  # logs out: peers see the user and its stream go
 
 
@@ -284,7 +315,7 @@ class VoiceChat:
     async def play(self, stream_id: str) -> None:
         # The engine mixes every played stream into its one speaker output (the device of
         # useAudioOutputDevice, see run()); that mix is also the echo canceller's reference.
-        option = {"speaker": not self.args.no_speaker}
+        option = {"speaker": not self.args.no_speaker, "video": self.args.video}
         try:
             remote = await self.engine.startPlayingStream(stream_id, option)
         except ZegoError as exc:
@@ -293,6 +324,16 @@ class VoiceChat:
             return
         if self.recorder is not None:
             self.tasks.spawn(self.record(stream_id, remote, self.recorder))
+        if self.args.video:
+            self.tasks.spawn(self.watch_video(stream_id, remote))
+
+    async def watch_video(self, stream_id: str, remote: Any) -> None:
+        """Count the stream's frames and check the test pattern's numbers come in order."""
+        last = -1
+        async for frame in remote.videoFrames():
+            number = read_number(frame)
+            self.state.video_frame(stream_id, in_order=number > last)
+            last = number
 
     async def record(self, stream_id: str, remote: Any, recorder: MixRecorder) -> None:
         """Feed the stream's audio to the recording (independent of the speaker)."""

@@ -9,8 +9,18 @@ own.  Measured on this machine kind (shared/reference/perf-baseline.md): ~0.23 %
 core per listener and 82 ms mouth-to-ear, against 4.2 % and 163 ms for aiortc's
 decode/re-encode MediaRelay.
 
-The tap (zego_py.media.rtp_tap) relies on two aiortc internals, pinned by
-``aiortc==1.16.*`` and covered by tests/test_relay_internals.py (docs/aiortc-internals.md).
+Video is forwarded the same way, one encoded frame at a time: the publisher's VP8 or
+H.264 RTP is reassembled into whole frames (video_frames.py, because aiortc's sender
+packs an ``av.Packet`` as one frame) and the same frame goes to every listener.  A new
+listener gets frames from the next keyframe on, and the relay asks the publisher for
+one at once (RTCP PLI); listeners' own PLI/FIR, and frames lost on the way in, ask too.
+Requests are merged: at most one PLI per ``KEYFRAME_MIN_INTERVAL_S`` reaches the
+publisher however many listeners ask.  Retransmissions are aiortc's own NACK/RTX on
+both hops (the publisher's RTX is unwrapped before reassembly).
+
+The taps (zego_py.media.rtp_tap, the senders' ``_send_keyframe``) rely on aiortc
+internals, pinned by ``aiortc==1.16.*`` and covered by tests/test_relay_internals.py
+(docs/aiortc-internals.md).
 """
 
 from __future__ import annotations
@@ -21,9 +31,16 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription
 from av.packet import Packet
 
 from zego_py.errors import ErrorCode, ZegoError
@@ -31,30 +48,34 @@ from zego_py.media.ice import gathering_on, new_peer_connection
 from zego_py.media.impairment import Impairment
 from zego_py.media.opus import with_opus_fmtp
 from zego_py.media.rtp_tap import tap_receiver
+from zego_py.media.video_frames import EncodedFrame
+from zego_py.media.video_inbound import VideoInbound, video_params_of
 
-from .offers import BadOffer, check_audio_offer
+from .offers import BadOffer, check_media_offer
 
 __all__ = ["NegotiationError", "Relay"]
 
 log = logging.getLogger("mock_server.relay")
 
 _OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+_VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 # A listener that falls this many packets (20 ms each) behind loses its oldest ones
 # instead of buffering without bound.
 _LISTENER_QUEUE_PACKETS = 25
+# Video frames a listener may fall behind; past that it skips to the next keyframe.
+_LISTENER_QUEUE_FRAMES = 10
 
 
-class ForwardedAudioTrack(MediaStreamTrack):
-    """A listener's track: yields the publisher's encoded Opus packets as ``av.Packet``.
+class _ForwardedTrack(MediaStreamTrack):
+    """A listener's track: yields the publisher's encoded data as ``av.Packet``s, which
+    ``RTCRtpSender`` sends through ``encoder.pack()`` without encoding.  Its queue is
+    bounded, so one slow listener never holds the others up."""
 
-    ``RTCRtpSender`` sends an ``av.Packet`` through ``encoder.pack()`` without encoding.
-    """
-
-    kind = "audio"
+    capacity = _LISTENER_QUEUE_PACKETS
 
     def __init__(self) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(_LISTENER_QUEUE_PACKETS)
+        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(self.capacity)
         self.dropped = 0
 
     def offer(self, packet: Packet) -> None:
@@ -78,6 +99,50 @@ class ForwardedAudioTrack(MediaStreamTrack):
         return packet
 
 
+class ForwardedAudioTrack(_ForwardedTrack):
+    """Opus packets, one ``av.Packet`` each."""
+
+    kind = "audio"
+
+
+class ForwardedVideoTrack(_ForwardedTrack):
+    """Whole encoded video frames, from a keyframe on: a new listener, or one that fell
+    ``_LISTENER_QUEUE_FRAMES`` behind, waits for the next keyframe (and asks for it)."""
+
+    kind = "video"
+    capacity = _LISTENER_QUEUE_FRAMES
+
+    def __init__(self, request_keyframe: Callable[[], None]) -> None:
+        super().__init__()
+        self.request_keyframe = request_keyframe
+        self.waiting_for_keyframe = True
+
+    def offer_frame(self, packet: Packet, keyframe: bool) -> None:
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                return
+            self.waiting_for_keyframe = False
+        if self._queue.full():  # too slow: what is queued is useless without its past
+            self.dropped += self._queue.qsize()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.waiting_for_keyframe = True
+            self.request_keyframe()
+            return
+        self._queue.put_nowait(packet)
+
+
+class _Listener:
+    def __init__(self, pc: RTCPeerConnection, audio: ForwardedAudioTrack | None,
+                 video: ForwardedVideoTrack | None) -> None:
+        self.pc, self.audio, self.video = pc, audio, video
+
+    def end(self) -> None:
+        for track in (self.audio, self.video):
+            if track is not None:
+                track.end()
+
+
 class _Published:
     """One published stream: its publisher connection and its listeners."""
 
@@ -86,9 +151,12 @@ class _Published:
         self.stream_id = stream_id
         self.impairment = impairment
         self.pc = pc
-        self.listeners: dict[int, tuple[RTCPeerConnection, ForwardedAudioTrack]] = {}
+        self.listeners: dict[int, _Listener] = {}
         self.first_timestamp: int | None = None
         self.packets_in = 0
+        self.has_audio = False
+        self.video: VideoInbound | None = None
+        self.first_video_timestamp: int | None = None
 
     def forward(self, packet: RtpPacket) -> None:
         if not packet.payload:
@@ -102,20 +170,51 @@ class _Published:
         av_packet = Packet(packet.payload)
         av_packet.pts = (packet.timestamp - self.first_timestamp) & 0xFFFFFFFF
         av_packet.time_base = _OPUS_TIME_BASE
-        for _, track in self.listeners.values():
+        for listener in self.listeners.values():
+            track = listener.audio
+            if track is None:
+                continue
             if self.impairment is None:
                 track.offer(av_packet)
             else:
                 self.impairment.deliver(track.offer, av_packet)
 
+    def forward_video(self, frame: EncodedFrame) -> None:
+        if self.first_video_timestamp is None:
+            self.first_video_timestamp = frame.timestamp
+        # One av.Packet per frame, shared by every listener: senders only read it.
+        av_packet = Packet(frame.data)
+        av_packet.pts = (frame.timestamp - self.first_video_timestamp) & 0xFFFFFFFF
+        av_packet.time_base = _VIDEO_TIME_BASE
+        for listener in self.listeners.values():
+            if listener.video is not None:
+                listener.video.offer_frame(av_packet, frame.keyframe)
+
 
 def _opus_only(pc: RTCPeerConnection) -> None:
     for transceiver in pc.getTransceivers():
         caps = RTCRtpReceiver.getCapabilities("audio")
-        if caps is not None:
+        if caps is not None and transceiver.kind == "audio":
             transceiver.setCodecPreferences(
                 [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
             )
+
+
+def _only_video_codec(offer_sdp: str, codec: str) -> str:
+    """A listener's offer with ``codec`` (and its RTX) as the only video codec: the relay
+    forwards the publisher's frames as they are.  (aiortc applies codec preferences while
+    it reads the offer, before the answerer could set any, so the offer is filtered.)"""
+    desc = SessionDescription.parse(offer_sdp)
+    if not any(media.kind == "video" for media in desc.media):
+        return offer_sdp  # an audio-only player (a browser page): its offer as it came
+    for media in desc.media:
+        if media.kind != "video":
+            continue
+        kept = {c.payloadType for c in media.rtp.codecs if c.name.upper() == codec}
+        media.rtp.codecs = [c for c in media.rtp.codecs if c.payloadType in kept or (
+            c.name.lower() == "rtx" and c.parameters.get("apt") in kept)]
+        media.fmt = [c.payloadType for c in media.rtp.codecs]
+    return str(desc)
 
 
 # Called when the relay drops a peer connection on its own (its transport failed or
@@ -136,15 +235,22 @@ class NegotiationError(ZegoError):
 
 def _checked_offer(sdp: str, code: int, what: str) -> None:
     try:
-        check_audio_offer(sdp)
+        check_media_offer(sdp)
     except BadOffer as exc:
-        raise NegotiationError(code, f"the {what} offer is not an SDP audio offer with Opus",
+        raise NegotiationError(code, f"the {what} offer is not an SDP offer of Opus audio "
+                                     "or VP8/H.264 video",
                                f"refused a {what} offer of {len(sdp)} chars: {exc}") from None
 
 
 def _has_candidate(sdp: str) -> bool:
     """No candidate in our answer means gathering found no usable socket (fds ran out)."""
     return "\na=candidate:" in sdp
+
+
+def _watch_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """A listener's PLI/FIR reaches its sender's ``_send_keyframe``, which only flags
+    aiortc's own encoder; the relay packs, so it asks the publisher instead."""
+    sender._send_keyframe = request  # type: ignore[method-assign]
 
 
 class Relay:
@@ -193,7 +299,7 @@ class Relay:
             log.info("stream %s: publisher transport %s, removing the stream", stream_id,
                      pc.connectionState)
             await self.remove_publisher(stream_id)
-        elif key is not None and entry is not None and entry[0] is pc:
+        elif key is not None and entry is not None and entry.pc is pc:
             log.info("stream %s: listener %d transport %s, removing it", stream_id, key,
                      pc.connectionState)
             await self.remove_listener(stream_id, key)
@@ -223,9 +329,15 @@ class Relay:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             for transceiver in pc.getTransceivers():
-                if transceiver.receiver.track is track:
+                if transceiver.receiver.track is not track:
+                    continue
+                if track.kind == "audio":
+                    published.has_audio = True
                     tap_receiver(transceiver.receiver, published.forward)
+                else:
+                    video_receivers.append(transceiver.receiver)
 
+        video_receivers: list[RTCRtpReceiver] = []
         try:
             answer = await self._answer(pc, offer_sdp)
         except Exception as exc:
@@ -234,6 +346,9 @@ class Relay:
             raise NegotiationError(ErrorCode.PUBLISH_INNER_ERROR, "publish negotiation failed",
                                    f"publish negotiation failed: {type(exc).__name__}"
                                    ) from None
+        params = video_params_of(answer)
+        if video_receivers and params is not None:
+            published.video = VideoInbound(video_receivers[0], params, published.forward_video)
         self.streams[stream_id] = published
         self._watch(pc, stream_id, None)
         return answer
@@ -244,9 +359,11 @@ class Relay:
             return
         listeners = list(published.listeners.values())
         published.listeners.clear()
-        for _, track in listeners:
-            track.end()
-        await asyncio.gather(published.pc.close(), *(pc.close() for pc, _ in listeners))
+        if published.video is not None:
+            published.video.close()
+        for listener in listeners:
+            listener.end()
+        await asyncio.gather(published.pc.close(), *(li.pc.close() for li in listeners))
 
     async def add_listener(self, stream_id: str, key: int, offer_sdp: str) -> str:
         """Accept a listener's recvonly offer for ``stream_id``; returns the answer."""
@@ -255,10 +372,20 @@ class Relay:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
         _checked_offer(offer_sdp, ErrorCode.INPUT_PARAM_ERROR, "play")
         pc = new_peer_connection(self.ice_servers)
-        track = ForwardedAudioTrack()
+        video_in = published.video
+        listener = _Listener(pc, None, None)
         try:
+            if video_in is not None:
+                offer_sdp = _only_video_codec(offer_sdp, video_in.codec)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            pc.addTrack(track)
+            kinds = {t.kind for t in pc.getTransceivers()}
+            if published.has_audio and "audio" in kinds:
+                listener.audio = ForwardedAudioTrack()
+                pc.addTrack(listener.audio)
+            if video_in is not None and "video" in kinds:
+                listener.video = ForwardedVideoTrack(video_in.request_keyframe)
+                _watch_keyframe_requests(pc.addTrack(listener.video),
+                                         video_in.request_keyframe)
             _opus_only(pc)
             answer = await pc.createAnswer()
             with gathering_on(self.host_addresses):
@@ -273,20 +400,23 @@ class Relay:
             await pc.close()
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
         old = published.listeners.pop(key, None)
-        published.listeners[key] = (pc, track)
+        published.listeners[key] = listener
         self._watch(pc, stream_id, key)
+        if listener.video is not None and video_in is not None:
+            video_in.request_keyframe()  # its first frame now, not at the next keyframe
         if old is not None:
-            await old[0].close()
+            old.end()
+            await old.pc.close()
         return with_opus_fmtp(pc.localDescription.sdp, {"useinbandfec": 1, "usedtx": 1})
 
     async def remove_listener(self, stream_id: str, key: int) -> None:
         published = self.streams.get(stream_id)
         if published is None:
             return
-        entry = published.listeners.pop(key, None)
-        if entry is not None:
-            entry[1].end()
-            await entry[0].close()
+        listener = published.listeners.pop(key, None)
+        if listener is not None:
+            listener.end()
+            await listener.pc.close()
 
     async def close(self) -> None:
         await asyncio.gather(*(self.remove_publisher(s) for s in list(self.streams)))

@@ -58,6 +58,7 @@ class StreamRecord:
     user: dict[str, str]
     extra_info: str
     mic_status: str = "OPEN"
+    camera_status: str = "OPEN"
     players: set[int] = field(default_factory=set)
 
     def as_zego(self) -> dict[str, Any]:
@@ -377,11 +378,10 @@ class RoomRegistry:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND)
         record.players.add(key)
         session.playing.add(stream_id)
-        out: list[Outgoing] = []
-        if record.mic_status != "OPEN":
-            out.append(Outgoing(key, Push("micStatus", {"streamID": stream_id,
-                                                         "status": record.mic_status})))
-        return out
+        return [Outgoing(key, Push(push, {"streamID": stream_id, "status": status}))
+                for push, status in (("micStatus", record.mic_status),
+                                     ("cameraStatus", record.camera_status))
+                if status != "OPEN"]
 
     def remove_player(self, key: int, stream_id: str) -> bool:
         session = self._session(key)
@@ -395,16 +395,24 @@ class RoomRegistry:
         return True
 
     def set_mic_status(self, key: int, stream_id: str, status: str) -> list[Outgoing]:
+        return self._set_status(key, stream_id, status, "mic_status", "micStatus")
+
+    def set_camera_status(self, key: int, stream_id: str, status: str) -> list[Outgoing]:
+        return self._set_status(key, stream_id, status, "camera_status", "cameraStatus")
+
+    def _set_status(self, key: int, stream_id: str, status: str, attr: str,
+                    push_type: str) -> list[Outgoing]:
+        """A publisher's mic or camera went MUTE/OPEN: tell the stream's players."""
         session = self._session(key)
         if stream_id not in session.published:
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "not publishing this stream")
         if status not in ("OPEN", "MUTE"):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "status must be OPEN or MUTE")
         record = self.streams[stream_id]
-        if record.mic_status == status:
+        if getattr(record, attr) == status:
             return []
-        record.mic_status = status
-        push = Push("micStatus", {"streamID": stream_id, "status": status})
+        setattr(record, attr, status)
+        push = Push(push_type, {"streamID": stream_id, "status": status})
         return [Outgoing(k, push) for k in record.players]
 
     def set_stream_extra_info(self, key: int, stream_id: str, extra_info: str) -> list[Outgoing]:

@@ -173,6 +173,7 @@ class RoomServer:
             "unpublish": self._unpublish,
             "setStreamExtraInfo": self._set_stream_extra_info,
             "setMicStatus": self._set_mic_status,
+            "setCameraStatus": self._set_camera_status,
             "play": self._play,
             "stopPlay": self._stop_play,
         }
@@ -572,6 +573,11 @@ class RoomServer:
 
     async def _set_mic_status(self, conn: Connection, req: Request) -> dict[str, Any]:
         await self._deliver(self.registry.set_mic_status(
+            conn.key, req.body["streamID"], req.body["status"]))
+        return {}
+
+    async def _set_camera_status(self, conn: Connection, req: Request) -> dict[str, Any]:
+        await self._deliver(self.registry.set_camera_status(
             conn.key, req.body["streamID"], req.body["status"]))
         return {}
 

@@ -61,6 +61,7 @@ ALL_EVENTS = (
     "tokenWillExpire", "IMRecvBroadcastMessage", "IMRecvBarrageMessage", "IMRecvCustomCommand",
     "publisherStateUpdate", "playerStateUpdate", "publishQualityUpdate", "playQualityUpdate",
     "soundLevelUpdate", "capturedSoundLevelUpdate", "remoteMicStatusUpdate",
+    "remoteCameraStatusUpdate",
 )
 
 

@@ -102,3 +102,12 @@ async def test_quality_runs_on_one_sentence(tmp_path: Path) -> None:
     (condition,) = result["raw"]["conditions"]
     for key in ("zego_pesq", "aiortc_pesq"):
         assert 1.0 <= condition[key] <= 4.7  # PESQ-WB's MOS-LQO range; no value asserted
+
+
+async def test_video_latency_runs_for_a_second() -> None:
+    from bench import video_latency
+
+    result = await video_latency.run(seconds=1.0)
+    for path in ("relay", "p2p"):
+        raw = result["raw"][path]
+        assert raw["frames"] >= 10 and raw["frames"] == raw["frames_expected"], raw

@@ -358,3 +358,30 @@ def test_tapped_mixer_hands_the_speaker_mix_to_the_reference() -> None:
     out = np.zeros(480, np.int16)
     mix.mix_into(out)  # what SpeakerOutput's PortAudio callback does
     assert np.all(out == 1500) and len(taps) == 1 and np.array_equal(taps[0], out)
+
+
+# ---------------------------------------------------------------------- video
+def test_voice_chat_video_bots_send_their_pattern_in_order(tmp_path: Path) -> None:
+    proc = run_example("voice_chat.py", "--bots", "2", "--video", "--duration", "8",
+                       "--no-mic", "--no-speaker", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("stream bot")]
+    assert len(lines) == 2, proc.stdout
+    for line in lines:
+        assert ": played, level mean" in line and "; video 320x240 at " in line, line
+        fps = float(line.split(" at ")[1].split(" fps")[0])
+        frames = int(line.split("kbps, ")[-1].split(" frames")[0])
+        assert 12 <= fps <= 18 and frames > 50 and "(in order)" in line, line
+
+
+def test_view_shows_each_streams_video() -> None:
+    st = populated_state()
+    st.play_quality_update("bob_main", {
+        "audio": {"audioBitrate": 48.5, "audioPacketsLostRate": 0, "audioQuality": 0},
+        "video": {"frameWidth": 320, "frameHeight": 240, "videoFPS": 15.0,
+                  "videoBitrate": 180.4}})
+    console = Console(record=True, width=130, color_system=None)
+    console.print(chat_view.render(st))
+    bob = next(x for x in console.export_text().splitlines() if "Bob [bob]" in x)
+    assert "320x240 15fps 180k" in bob
+    assert "video 320x240 at 15.0 fps, 180 kbps" in chat_view.summary(st)

@@ -609,13 +609,15 @@ async def test_non_sdp_offers_are_never_published(caplog: pytest.LogCaptureFixtu
                                            sdp=offer)
             assert reply["code"] == ErrorCode.PUBLISH_INNER_ERROR, reply
             # generic: no exception text, nothing the attacker wrote
-            assert reply["message"] == "the publish offer is not an SDP audio offer with Opus"
+            assert reply["message"] == ("the publish offer is not an SDP offer of Opus audio or "
+                                        "VP8/H.264 video")
         assert not server.registry.streams and not server.relay.streams
         assert (await attacker.request("publish", roomID="room1", streamID="real",
                                        sdp=sdp))["code"] == 0
         reply = await attacker.request("play", streamID="real", sdp="hello opus/48000")
         assert (reply["code"], reply["message"]) == (
-            ErrorCode.INPUT_PARAM_ERROR, "the play offer is not an SDP audio offer with Opus")
+            ErrorCode.INPUT_PARAM_ERROR,
+            "the play offer is not an SDP offer of Opus audio or VP8/H.264 video")
         await wait_until(lambda: rec["roomStreamUpdate"])
         assert [s["streamID"] for e in rec["roomStreamUpdate"] for s in e[2]] == ["real"]
         await attacker.close()

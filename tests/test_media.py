@@ -122,7 +122,7 @@ async def test_publish_argument_errors(harness: Harness) -> None:
     assert alice.startPublishingStream("s1", local)
     assert alice.startPublishingStream("s1", local) is False  # same ID on one engine
     with pytest.raises(ZegoError) as err:
-        await alice.createStream({"camera": {"audio": True, "video": True}})
+        await alice.createStream({"screen": True})
     assert err.value.code == ErrorCode.DEVICE_CONSTRAINTS
 
 

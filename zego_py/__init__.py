@@ -18,6 +18,7 @@ from .enums import (
 )
 from .errors import ErrorCode, ZegoError
 from .media.sources import AudioSource, FileSource, ToneSource
+from .media.video_sources import VideoSource
 from .token import generateToken04, makePrivilegePayload
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "StreamDeleteReason",
     "ToneSource",
     "UpdateType",
+    "VideoSource",
     "ZegoError",
     "ZegoExpressEngine",
     "generateToken04",

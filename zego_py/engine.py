@@ -314,6 +314,8 @@ class ZegoExpressEngine:
             emit("IMRecvCustomCommand", rid, b["fromUser"], b["command"])
         elif push.type == "micStatus":
             emit("remoteMicStatusUpdate", b["streamID"], b["status"])
+        elif push.type == "cameraStatus":
+            emit("remoteCameraStatusUpdate", b["streamID"], b["status"])
         elif push.type == "playEnded":
             self._media.on_play_ended(b["streamID"], b["code"])
         elif push.type == "kickout":
@@ -458,8 +460,10 @@ class ZegoExpressEngine:
 
     # ------------------------------------------------------------------ media
     async def createStream(self, source: dict[str, Any] | None = None) -> Any:  # noqa: N802
-        """A local stream: ``{"camera": {"audio": True, "video": False}}`` for the mic,
-        ``{"custom": {"source": path_or_AudioSource, "loop": False}}`` for code or files."""
+        """A local stream: ``{"camera": {"audio": True, "video": False}}`` for the mic
+        (``"video": True`` adds the camera), ``{"custom": {"source": X, "loop": False}}``
+        for code or files: X is a path, an AudioSource/VideoSource (any audio or video
+        track) or a list of one audio and one video track."""
         return await self._media.create_stream(source)
 
     def destroyStream(self, localStream: Any) -> None:  # noqa: N802, N803
@@ -476,7 +480,8 @@ class ZegoExpressEngine:
 
     async def startPlayingStream(self, streamID: str,  # noqa: N802, N803
                                  playOption: dict[str, Any] | None = None) -> Any:  # noqa: N803
-        """Play any stream by its ID; resolves a remote stream once audio is flowing."""
+        """Play any stream by its ID (``{"audio": bool, "video": bool}``, both by default);
+        resolves a remote stream once the media path is connected."""
         return await self._media.start_playing(streamID, playOption or {})
 
     def stopPlayingStream(self, streamID: str) -> None:  # noqa: N802, N803
@@ -484,6 +489,21 @@ class ZegoExpressEngine:
 
     def mutePublishStreamAudio(self, localStream: Any, mute: bool) -> bool:  # noqa: N802, N803
         return self._media.mute_publish_audio(localStream, mute)
+
+    def mutePublishStreamVideo(self, localStream: Any, mute: bool,  # noqa: N802, N803
+                               retain: bool = False) -> bool:
+        """Send black frames instead of the video (``retain`` is accepted for ZEGO
+        compatibility: the camera always stays open); players get
+        ``remoteCameraStatusUpdate`` MUTE/OPEN.  False for a stream without video."""
+        return self._media.mute_publish_video(localStream, mute)
+
+    async def setVideoConfig(self, localStream: Any,  # noqa: N802, N803
+                             config: dict[str, Any]) -> ZegoServerResponse:
+        """Change the sent video's ``width``/``height``/``frameRate``/``maxBitrate``
+        (kbps), or a ``videoQuality`` preset, live: frames are scaled and thinned before
+        encoding, and the encoder restarts with a keyframe at a new size or bitrate."""
+        self._media.set_video_config(localStream, config)
+        return {"errorCode": 0, "extendedData": ""}
 
     def muteMicrophone(self, mute: bool) -> bool:  # noqa: N802
         return self._media.mute_microphone(mute)
@@ -496,6 +516,13 @@ class ZegoExpressEngine:
 
     async def muteAllPlayAudioStreams(self, mute: bool) -> bool:  # noqa: N802
         return all(self._media.mute_play_audio(s, mute) for s in self._media.playing_ids())
+
+    async def mutePlayStreamVideo(self, streamID: str, mute: bool) -> bool:  # noqa: N802, N803
+        """Stop (or resume) handing this stream's frames to ``videoFrames()``."""
+        return self._media.mute_play_video(streamID, mute)
+
+    async def muteAllPlayVideoStreams(self, mute: bool) -> bool:  # noqa: N802
+        return all(self._media.mute_play_video(s, mute) for s in self._media.playing_ids())
 
     async def setPlayVolume(self, streamID: str, volume: int) -> bool:  # noqa: N802, N803
         """Per-stream playback volume 0..200 (ZEGO's native SDKs' name; Web sets it on the
@@ -516,11 +543,17 @@ class ZegoExpressEngine:
         return (await self.enumDevices())["speakers"]
 
     async def getCameras(self) -> list[dict[str, str]]:  # noqa: N802
-        return []
+        return (await self.enumDevices())["cameras"]
 
     async def useAudioDevice(self, localStream: Any, deviceID: str) -> ZegoServerResponse:  # noqa: N802, N803
         """Switch a microphone stream to another input device."""
         await self._media.use_audio_device(localStream, deviceID)
+        return {"errorCode": 0, "extendedData": ""}
+
+    async def useVideoDevice(self, localStream: Any, deviceID: str) -> ZegoServerResponse:  # noqa: N802, N803
+        """Switch a camera stream to another camera (a ``deviceID`` from getCameras());
+        publishes carry on with the new camera from its first frame."""
+        await self._media.use_video_device(localStream, deviceID)
         return {"errorCode": 0, "extendedData": ""}
 
     async def useAudioOutputDevice(self, media: Any, deviceID: str) -> bool:  # noqa: N802, N803

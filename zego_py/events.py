@@ -39,6 +39,7 @@ EventName = Literal[
     "soundLevelUpdate",  # (soundLevelList)
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
+    "remoteCameraStatusUpdate",  # (streamID, status)
     "exceptionUpdate",  # (stream, {code, message}): media/exception_watch.py
     "playerAudioTrackUpdate",  # (streamID, track)
 ]

@@ -69,6 +69,7 @@ REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "unpublish": {"streamID": str},
     "setStreamExtraInfo": {"streamID": str, "extraInfo": str},
     "setMicStatus": {"streamID": str, "status": str},
+    "setCameraStatus": {"streamID": str, "status": str},
     "play": {"streamID": str, "sdp": str},
     "stopPlay": {"streamID": str},
 }
@@ -88,6 +89,7 @@ PUSH_FIELDS: dict[str, dict[str, Any]] = {
     "barrageMessage": {"roomID": str, "messageList": list},
     "customCommand": {"roomID": str, "fromUser": dict, "command": str},
     "micStatus": {"streamID": str, "status": str},
+    "cameraStatus": {"streamID": str, "status": str},
     # the publisher of a stream this client plays went away; code is a stream_delete_reason
     "playEnded": {"streamID": str, "code": int},
     # the server ends this session (duplicate login, kicked, token expired)

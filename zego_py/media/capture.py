@@ -1,5 +1,6 @@
 """createStream's local streams: the microphone (through echo cancellation when the
-``aec`` extra is installed), files and custom tracks; and muteMicrophone across them.
+``aec`` extra is installed) and the camera, files and custom tracks (audio, video or
+both); and muteMicrophone across them.
 
 One ``AudioProcessing`` serves all of an engine's microphone streams, because its echo
 reference is the engine's one speaker mix (``echo_reference`` is fed by ``Speaker``).
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import av
+import av.error
 import numpy as np
 from aiortc import MediaStreamTrack
 
@@ -20,6 +23,7 @@ from ..errors import ErrorCode, ZegoError
 from . import aec, devices
 from .local_stream import ZegoLocalStream
 from .sources import FileSource
+from .video_sources import VideoFileSource, open_camera, video_preset
 
 __all__ = ["LocalStreams"]
 
@@ -45,11 +49,18 @@ class LocalStreams:
         if kind == "screen":
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "screen sharing is not supported")
         if kind == "camera":
-            if cfg.get("video"):
-                raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS,
-                                'zego_py has no video yet: pass {"video": False}')
+            camera = None
+            width, height, rate, bitrate = video_preset(cfg)
+            if cfg.get("video"):  # first: a missing camera fails before the mic opens
+                camera = open_camera(cfg.get("videoInput"), width, height, rate)
             if cfg.get("audio") is False:
-                raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio")
+                if camera is None:
+                    raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "a stream needs audio or video")
+                local = ZegoLocalStream(None, "microphone", video_source=camera)
+                local.video_bitrate_kbps = bitrate
+                local.camera_mode = (width, height, rate)
+                self._streams.add(local)
+                return local
             devices.require_portaudio()
             device = cfg.get("audioInput")
             device = None if device in (None, "default") else str(device)
@@ -59,14 +70,19 @@ class LocalStreams:
             mic = self._processed(devices.MicrophoneTrack(device_id=device, channels=channels),
                                   cfg)
             local = ZegoLocalStream(mic, "microphone", device, channels=channels,
-                                    audio_bitrate_kbps=cfg.get("audioBitrate"))
+                                    audio_bitrate_kbps=cfg.get("audioBitrate"),
+                                    video_source=camera)
             local.processing = {k: cfg.get(k) for k in ("AEC", "ANS", "AGC") if k in cfg}
             local.mic_muted = self.microphone_muted
+            local.video_bitrate_kbps = bitrate
+            local.camera_mode = (width, height, rate) if camera is not None else None
         elif kind == "custom":
-            custom = _custom_track(cfg)
-            local = ZegoLocalStream(custom, "custom",
-                                    channels=int(getattr(custom, "channels", 1)),
-                                    audio_bitrate_kbps=cfg.get("audioBitrate"))
+            audio, video = _custom_tracks(cfg)
+            local = ZegoLocalStream(audio, "custom",
+                                    channels=int(getattr(audio, "channels", 1)),
+                                    audio_bitrate_kbps=cfg.get("audioBitrate"),
+                                    video_source=video)
+            local.video_bitrate_kbps = video_preset(cfg)[3]
         else:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"unknown stream source {kind!r}")
         self._streams.add(local)
@@ -89,6 +105,12 @@ class LocalStreams:
             devices.MicrophoneTrack(device_id=device, channels=local.channels),
             local.processing))
         local.device_id = device
+
+    async def use_video_device(self, local: ZegoLocalStream, device_id: str) -> None:
+        """Capture from another camera; publishes of ``local`` carry on with it."""
+        if not isinstance(local, ZegoLocalStream) or local.camera_mode is None:
+            raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "not a camera stream")
+        local.replace_video_source(open_camera(str(device_id), *local.camera_mode))
 
     def mute_microphone(self, mute: bool) -> None:
         self.microphone_muted = bool(mute)
@@ -150,11 +172,36 @@ def _stages(cfg: dict[str, Any]) -> dict[str, bool]:
             "auto_gain_control": bool(cfg.get("AGC", True))}
 
 
-def _custom_track(cfg: dict[str, Any]) -> MediaStreamTrack:
+_CUSTOM_HINT = ("custom source must be a file path, an audio or video track (AudioSource, "
+                "VideoSource, ...) or a list of one audio and one video track")
+
+
+def _custom_tracks(cfg: dict[str, Any]
+                   ) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
+    """The (audio, video) tracks of a custom source: a file gives what it holds; a list
+    plays the part of ZEGO's MediaStream with both tracks."""
     src = cfg.get("source")
     if isinstance(src, str):
-        return FileSource(src, loop=bool(cfg.get("loop", False)))
-    if isinstance(src, MediaStreamTrack) and src.kind == "audio":  # AudioSource, ToneSource
-        return src
-    raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS,
-                    "custom source must be a file path, an AudioSource or an audio track")
+        return _file_tracks(src, bool(cfg.get("loop", False)))
+    tracks = list(src) if isinstance(src, (list, tuple)) else [src]
+    by_kind: dict[str, MediaStreamTrack] = {}
+    for track in tracks:
+        if not isinstance(track, MediaStreamTrack) or track.kind in by_kind:
+            raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, _CUSTOM_HINT)
+        by_kind[track.kind] = track
+    if not by_kind:
+        raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, _CUSTOM_HINT)
+    return by_kind.get("audio"), by_kind.get("video")
+
+
+def _file_tracks(path: str, loop: bool
+                 ) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
+    try:
+        with av.open(path) as probe:
+            has_audio, has_video = bool(probe.streams.audio), bool(probe.streams.video)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS,
+                        f"cannot open media file {path!r}: {exc}") from exc
+    audio = FileSource(path, loop=loop) if has_audio or not has_video else None
+    video = VideoFileSource(path, loop=loop) if has_video else None
+    return audio, video

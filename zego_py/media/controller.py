@@ -27,9 +27,10 @@ from .frame_callback import AudioFrameOptions, AudioFrameTap
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
-from .publisher import Publisher, opus_settings
+from .publisher import Publisher, opus_settings, video_codec
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
+from .video_sources import check_video_bitrate, check_video_size, video_preset
 
 __all__ = ["MediaController"]
 
@@ -71,6 +72,9 @@ class MediaController:
     async def use_audio_device(self, local: ZegoLocalStream, device_id: str) -> None:
         await self._local.use_audio_device(local, device_id)
 
+    async def use_video_device(self, local: ZegoLocalStream, device_id: str) -> None:
+        await self._local.use_video_device(local, device_id)
+
     @property
     def microphone_muted(self) -> bool:
         return self._local.microphone_muted
@@ -87,6 +91,35 @@ class MediaController:
         self._mute_changed()
         return True
 
+    def mute_publish_video(self, local: Any, mute: bool) -> bool:
+        if not isinstance(local, ZegoLocalStream) or local.video_source is None:
+            return False
+        local.video_muted = bool(mute)
+        self._mute_changed()
+        return True
+
+    def set_video_config(self, local: Any, config: dict[str, Any]) -> None:
+        """setVideoConfig: the size, rate and bitrate every publish of ``local`` sends
+        from now on."""
+        if not isinstance(local, ZegoLocalStream) or local.video_source is None:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream has no video")
+        unknown = set(config) - {"width", "height", "frameRate", "maxBitrate", "videoQuality"}
+        if unknown:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
+                            f"setVideoConfig does not support {sorted(unknown)} yet")
+        size, rate, bitrate = local.video_size, local.video_rate, local.video_bitrate_kbps
+        if "videoQuality" in config:
+            width, height, rate, bitrate = video_preset({"videoQuality": config["videoQuality"]})
+            size = (width, height)
+        if "width" in config or "height" in config:
+            base = size or (getattr(local.video_source, "width", 0),
+                            getattr(local.video_source, "height", 0))
+            size = (config.get("width", base[0]), config.get("height", base[1]))
+        rate = config.get("frameRate", rate)
+        bitrate = config.get("maxBitrate", bitrate)
+        check_video_size(*(size or (2, 2)), rate or 1, ErrorCode.INPUT_PARAM_ERROR)
+        check_video_bitrate(bitrate, ErrorCode.INPUT_PARAM_ERROR)
+        local.video_size, local.video_rate, local.video_bitrate_kbps = size, rate, bitrate
     def _as_local(self, local: Any) -> ZegoLocalStream:
         if not isinstance(local, ZegoLocalStream):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream")
@@ -106,8 +139,8 @@ class MediaController:
     def check_audio_track_active(self, stream: Any) -> bool:
         """Live source and, while published, a frame read within ACTIVE_WITHIN_S."""
         local = self._as_local(stream)
-        if local.source.readyState != "live":
-            return False
+        if local.source is None or local.source.readyState != "live":
+            return False  # no audio track (a video-only stream), or it ended
         published = any(p.local is local and p.state == PublisherState.PUBLISHING
                         for p in self._publishers.values())
         return not published or (local.last_frame_at is not None
@@ -136,7 +169,7 @@ class MediaController:
 
     def _mute_changed(self) -> None:
         for pub in self._publishers.values():
-            self._ctx.spawn(pub.send_mic_status())
+            self._ctx.spawn(pub.send_status())
 
     # ------------------------------------------------------------------ publishing
     def start_publishing(self, stream_id: str, local: Any, option: dict[str, Any]) -> bool:
@@ -150,6 +183,7 @@ class MediaController:
         extra_info = validation.check_stream_extra_info(option.get("extraInfo", ""))
         pub = Publisher(stream_id, room, local, extra_info=extra_info,
                         settings=opus_settings(option, local), ctx=self._ctx, ice=self._ice,
+                        codec=video_codec(option),
                         on_connected=self._ensure_loops, forget=self._forget)
         self._publishers[stream_id] = pub
         pub.start()
@@ -182,6 +216,8 @@ class MediaController:
         room = self._ctx.room_for(option.get("roomID"))
         if stream_id in self._players:
             raise ZegoError(ErrorCode.REPEATED_PULL_STREAM)
+        if option.get("audio", True) is False and option.get("video", True) is False:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "play audio, video or both")
         play = Player(stream_id, room, ctx=self._ctx, ice=self._ice, speaker=self._speaker,
                       forget=self._forget)
         self._players[stream_id] = play
@@ -212,6 +248,13 @@ class MediaController:
         if play is None:
             return False
         play.mute(mute)
+        return True
+
+    def mute_play_video(self, stream_id: str, mute: bool) -> bool:
+        play = self._players.get(stream_id)
+        if play is None:
+            return False
+        play.remote.video.muted = bool(mute)
         return True
 
     def set_play_volume(self, stream_id: str, volume: int) -> bool:

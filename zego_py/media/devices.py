@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..errors import ErrorCode, ZegoError
 from .mixer import Mixer
 from .pcm import int16_to_frame
+from .video_sources import list_cameras
 
 __all__ = [
     "DEFAULT_DEVICE_ID",
@@ -109,12 +110,13 @@ def _default_index(kind: str) -> int | None:
 
 
 def list_devices() -> dict[str, list[dict[str, str]]]:
-    """ZEGO's ``enumDevices`` shape: microphones, speakers, cameras (always empty).
+    """ZEGO's ``enumDevices`` shape: microphones, speakers, cameras (V4L2 ``/dev/video*``).
 
     A ``"default"`` entry comes first in a list when PortAudio reports a default device.
     """
     devices = _query_devices()
-    result: dict[str, list[dict[str, str]]] = {"microphones": [], "speakers": [], "cameras": []}
+    result: dict[str, list[dict[str, str]]] = {"microphones": [], "speakers": [],
+                                               "cameras": list_cameras()}
     for key, kind, channels in (
         ("microphones", "input", "max_input_channels"),
         ("speakers", "output", "max_output_channels"),
@@ -157,8 +159,8 @@ def check_system_requirements() -> dict[str, Any]:
         "microphone": microphone,
         "speaker": speaker,
         "portAudio": has_pa,
-        "videoCodec": {"H264": False, "VP8": False, "H265": False},
-        "camera": False,
+        "videoCodec": {"H264": True, "VP8": True, "H265": False},  # aiortc's encoders
+        "camera": bool(devices["cameras"]),
         "screenSharing": False,
         "result": has_pa and microphone and speaker,
         "errInfo": err_info,

@@ -102,9 +102,11 @@ async def retire(pc: RTCPeerConnection | None, task: asyncio.Task[None] | None) 
 
 
 async def quality_stats(pc: RTCPeerConnection) -> dict[str, dict[str, Any]]:
-    """getStats() grouped by report type (first report of each type)."""
+    """getStats() grouped by report type (first report of each type); video RTP
+    reports under ``"video:" + type``, so audio and video never mix."""
     report = await pc.getStats()
     grouped: dict[str, dict[str, Any]] = {}
     for stats in report.values():
-        grouped.setdefault(stats.type, vars(stats))
+        video = getattr(stats, "kind", None) == "video"
+        grouped.setdefault(f"video:{stats.type}" if video else stats.type, vars(stats))
     return grouped

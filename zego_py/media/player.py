@@ -27,6 +27,8 @@ from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
+from .video_inbound import video_params_of
+from .video_playout import VideoPlayoutTrack
 
 __all__ = ["Player"]
 
@@ -34,8 +36,9 @@ log = logging.getLogger("zego_py.media")
 
 # After a reconnect, how long a player waits for its stream to be published again.
 REPLAY_WAIT_S = 15.0
-# What a play receives, one recvonly transceiver each (audio only, so far).
-RECEIVED_KINDS = ("audio",)
+# What a play can receive, one recvonly transceiver each; the play option's
+# {"audio": bool, "video": bool} picks (both by default, as ZEGO).
+RECEIVED_KINDS = ("audio", "video")
 
 
 class Player(PeerStream[PlayerState]):
@@ -51,9 +54,12 @@ class Player(PeerStream[PlayerState]):
         self.playout: PlayoutTrack | None = None
         self.frames_seen = 0  # remote.frames_received at the last quality check
         self._speaker = speaker
+        self.kinds: tuple[str, ...] = RECEIVED_KINDS
+        self._answer_sdp = ""
 
     async def start(self, option: dict[str, Any]) -> None:
         """Connect the first time; if that fails, report it (PLAYER failed) and raise."""
+        self.kinds = tuple(k for k in RECEIVED_KINDS if option.get(k, True) is not False)
         self.transition("start")
         try:
             await self._negotiate()
@@ -66,9 +72,12 @@ class Player(PeerStream[PlayerState]):
         self.transition("connected")
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        if track.kind != "audio":
-            return
         receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+        if track.kind == "video":
+            params = video_params_of(self._answer_sdp)
+            if params is not None:
+                self.remote.video.start(VideoPlayoutTrack(receiver, params))
+            return
         played: MediaStreamTrack = track
         if decoder_available():
             self.playout = played = PlayoutTrack(receiver)
@@ -83,12 +92,14 @@ class Player(PeerStream[PlayerState]):
 
     async def _negotiate(self) -> None:
         def setup(pc: RTCPeerConnection) -> None:
-            for kind in RECEIVED_KINDS:
+            for kind in self.kinds:
                 pc.addTransceiver(kind, direction="recvonly")
             pc.on("track", lambda track: self._on_track(pc, track))
 
         async def exchange(sdp: str) -> dict[str, Any]:
-            return await self.room.link.request("play", {"streamID": self.stream_id, "sdp": sdp})
+            reply = await self.room.link.request("play", {"streamID": self.stream_id, "sdp": sdp})
+            self._answer_sdp = str(reply.get("sdp", ""))  # tracks fire before it is set
+            return reply
 
         pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                 host_addresses=self._ice.host_addresses(),
@@ -122,10 +133,13 @@ class Player(PeerStream[PlayerState]):
         self.transition("connected")
 
     def stalled(self, now: float, timeout: float) -> bool:
-        """Playing, with no packet for ``timeout`` s while its room is connected."""
-        return (self.state == PlayerState.PLAYING and self.playout is not None
-                and now - self.playout.last_packet_at > timeout
-                and self.room.state == RoomState.CONNECTED)
+        """Playing, with no packet (audio, or video for a video-only play) for
+        ``timeout`` s while its room is connected."""
+        video = self.remote.video.track
+        last = (self.playout.last_packet_at if self.playout is not None
+                else video.inbound.last_packet_at if video is not None else None)
+        return (self.state == PlayerState.PLAYING and last is not None
+                and now - last > timeout and self.room.state == RoomState.CONNECTED)
 
     async def quality(self, now: float) -> dict[str, Any] | None:
         """playQualityUpdate's stats, or None while not playing."""
@@ -133,7 +147,7 @@ class Player(PeerStream[PlayerState]):
             return None
         payload = self.playout.payload_bytes if self.playout else None
         return self.meter.play_stats(now, await quality_stats(self.pc), self.remote.level,
-                                     self.muted, payload)
+                                     self.muted, payload, video=self.remote.video)
 
     # ------------------------------------------------------------------ speaker
     def _attach_speaker(self, device_id: str | None) -> None:

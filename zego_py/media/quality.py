@@ -1,14 +1,16 @@
 """ZEGO's publishQualityUpdate / playQualityUpdate objects, filled from aiortc getStats().
 
 Bitrates are deltas between two reports, so the first report after start has none.
-Field names are ZEGO's Web ones (shared/reference/zego-api.md §2); video fields are
-present and zero because zego_py has no video yet.
+Field names are ZEGO's Web ones (shared/reference/zego-api.md §2).  Audio and video have
+their own RTP streams, so each has its own rates; frame size and rate come from what the
+publisher's video track sent and what the player's decoder delivered (aiortc's stats
+have neither).  A stream without video reports zeros and videoQuality -1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 __all__ = ["QualityMeter"]
 
@@ -27,16 +29,42 @@ def _video_zero() -> dict[str, Any]:
             "videoQuality": -1, "googCodecName": "", "muteState": "0"}
 
 
+class _SentVideo(Protocol):
+    frames_sent: int
+    width: int
+    height: int
+
+
+class _ReceivedVideo(Protocol):
+    frames_received: int
+    width: int
+    height: int
+
+    @property
+    def codec(self) -> str: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+
 @dataclass
-class QualityMeter:
-    """Turns successive getStats() snapshots into ZEGO stats objects."""
+class _Rates:
+    """Bitrate, packet rate and loss of one RTP stream between two snapshots."""
 
     last_bytes: int | None = None
     last_packets: int = 0
     last_lost: int = 0
     last_time: float | None = None
+    last_frames: int = 0
 
-    def _rates(self, now: float, total_bytes: int, packets: int, lost: int
+    def frame_rate(self, now: float, frames: int) -> float:
+        """Frames per second since the previous call (call before ``update``)."""
+        span = now - self.last_time if self.last_time is not None else 0.0
+        fps = (frames - self.last_frames) / span if span > 0 else 0.0
+        self.last_frames = frames
+        return fps
+
+    def update(self, now: float, total_bytes: int, packets: int, lost: int
                ) -> tuple[float, float, float, float]:
         if self.last_time is None or self.last_bytes is None or now <= self.last_time:
             bitrate = fps = loss_rate = 0.0
@@ -52,15 +80,44 @@ class QualityMeter:
             total_bytes, packets, lost, now)
         return bitrate, fps, loss_rate, interval_lost
 
-    def publish_stats(self, now: float, stats: dict[str, dict[str, Any]], muted: bool
-                      ) -> dict[str, Any]:
+
+@dataclass
+class QualityMeter:
+    """Turns successive getStats() snapshots into ZEGO stats objects."""
+
+    audio: _Rates = field(default_factory=_Rates)
+    video: _Rates = field(default_factory=_Rates)
+
+    def _video_fields(self, now: float, frames: int, width: int, height: int,
+                      total_bytes: int, packets: int, lost: int, codec: str,
+                      muted: bool) -> dict[str, Any]:
+        fps = self.video.frame_rate(now, frames)
+        bitrate, packet_rate, loss_rate, _ = self.video.update(now, total_bytes, packets, lost)
+        return {"frameWidth": width, "frameHeight": height,
+                "videoBitrate": round(bitrate, 2), "videoFPS": round(fps, 2),
+                "videoTransferFPS": round(fps, 2), "videoPacketsLost": lost,
+                "videoPacketsLostRate": round(loss_rate, 2),
+                "videoQuality": _quality_grade(loss_rate), "googCodecName": codec,
+                "muteState": "1" if muted else "0"}
+
+    def publish_stats(self, now: float, stats: dict[str, dict[str, Any]], muted: bool, *,
+                      video: _SentVideo | None = None, codec: str = "VP8",
+                      video_muted: bool = False) -> dict[str, Any]:
         out = stats.get("outbound-rtp", {})
         remote = stats.get("remote-inbound-rtp", {})
         lost = int(remote.get("packetsLost", 0) or 0)
-        bitrate, fps, loss_rate, _ = self._rates(
+        bitrate, fps, loss_rate, _ = self.audio.update(
             now, int(out.get("bytesSent", 0)), int(out.get("packetsSent", 0)), lost)
+        video_stats = _video_zero()
+        if video is not None:
+            vout = stats.get("video:outbound-rtp", {})
+            video_stats = self._video_fields(
+                now, video.frames_sent, video.width, video.height,
+                int(vout.get("bytesSent", 0)), int(vout.get("packetsSent", 0)),
+                int(stats.get("video:remote-inbound-rtp", {}).get("packetsLost", 0) or 0),
+                codec, video_muted)
         return {
-            "video": _video_zero(),
+            "video": video_stats,
             "audio": {
                 "audioBitrate": round(bitrate, 2),
                 "audioCodec": "opus",
@@ -75,7 +132,8 @@ class QualityMeter:
         }
 
     def play_stats(self, now: float, stats: dict[str, dict[str, Any]], level: float,
-                   muted: bool, payload_bytes: int | None = None) -> dict[str, Any]:
+                   muted: bool, payload_bytes: int | None = None, *,
+                   video: _ReceivedVideo | None = None) -> dict[str, Any]:
         """``payload_bytes``: Opus bytes received so far, when our receive path counts
         them; the bitrate then matches the sender's (payload only)."""
         inbound = stats.get("inbound-rtp", {})
@@ -83,14 +141,26 @@ class QualityMeter:
         received = int(inbound.get("packetsReceived", 0) or 0)
         # aiortc's inbound-rtp has no bytesReceived; without our own count the transport's
         # (RTP headers, SRTP tags and RTCP included: ~40 % more) is the closest it offers.
+        # (none at all for a video-only play: the transport's bytes would be video's)
         total_bytes = (payload_bytes if payload_bytes is not None
-                       else int(stats.get("transport", {}).get("bytesReceived", 0) or 0))
-        bitrate, fps, loss_rate, _ = self._rates(now, total_bytes, received, lost)
+                       else int(stats.get("transport", {}).get("bytesReceived", 0) or 0)
+                       if "inbound-rtp" in stats else 0)
+        bitrate, fps, loss_rate, _ = self.audio.update(now, total_bytes, received, lost)
+        video_stats = {**_video_zero(), "videoRenderFPS": 0, "videoFramesDecoded": 0,
+                       "videoFramesDropped": 0}
+        vin = stats.get("video:inbound-rtp")
+        if video is not None and vin is not None:
+            fields = self._video_fields(
+                now, video.frames_received, video.width, video.height, video.payload_bytes,
+                int(vin.get("packetsReceived", 0) or 0), int(vin.get("packetsLost", 0) or 0),
+                video.codec, False)
+            video_stats = {**fields, "videoRenderFPS": fields["videoFPS"],
+                           "videoFramesDecoded": video.frames_received,
+                           "videoFramesDropped": 0}
         # aiortc reports jitter in RTP timestamp units (1/48000 s for Opus).
         jitter_s = float(inbound.get("jitter", 0) or 0) / 48000
         return {
-            "video": {**_video_zero(), "videoRenderFPS": 0, "videoFramesDecoded": 0,
-                      "videoFramesDropped": 0},
+            "video": video_stats,
             "audio": {
                 "audioBitrate": round(bitrate, 2),
                 "audioCodec": "opus",
@@ -108,3 +178,4 @@ class QualityMeter:
             "peerToPeerDelay": 0,
             "peerToPeerPacketLostRate": round(loss_rate, 2),
         }
+

@@ -21,6 +21,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
+from .recording import CONTAINER_SUFFIXES, ContainerRecorder
+from .remote_video import RemoteVideo, cancel_and_wait, put_newest
 
 if TYPE_CHECKING:
     from .frame_callback import AudioFrameTap
@@ -43,10 +45,12 @@ class ZegoRemoteStream:
         self.mixer_input: Any = None  # a mixer.MixerInput when played to the speaker
         self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
         self._recorder: wave.Wave_write | None = None
+        self._av_recorder: ContainerRecorder | None = None  # .webm/.mkv/.mp4 recordings
         self._task: asyncio.Task[None] | None = None
         self._track: MediaStreamTrack | None = None
         self._ended = asyncio.Event()
         self.first_audio_at: float | None = None
+        self.video = RemoteVideo(stream_id)
 
     # ------------------------------------------------------------------ public
     async def audioFrames(self) -> AsyncIterator[np.ndarray]:  # noqa: N802
@@ -66,9 +70,24 @@ class ZegoRemoteStream:
             with contextlib.suppress(ValueError):
                 self._iterators.remove(queue)
 
+    def videoFrames(self, avFrames: bool = False  # noqa: N802, N803
+                    ) -> AsyncIterator[np.ndarray | Any]:
+        """Every decoded video frame as a numpy ``(h, w, 3)`` uint8 RGB array (or the
+        ``av.VideoFrame`` with ``avFrames=True``), newest kept when the consumer lags.
+
+        Ends when the stream stops playing; nothing comes while ``mutePlayStreamVideo``.
+        """
+        return self.video.frames(avFrames)
+
     def startRecording(self, path: str) -> None:  # noqa: N802
-        """Record what arrives (mono, 48 kHz, 16-bit WAV) until stopRecording or the end."""
+        """Record what arrives until stopRecording or the end: a ``.wav`` path gets the
+        audio (mono, 48 kHz, 16-bit); ``.webm``/``.mkv`` (Opus + VP8) and ``.mp4``
+        (AAC + H.264) get audio and video in one file."""
         self.stopRecording()
+        if path.lower().endswith(CONTAINER_SUFFIXES):
+            self._av_recorder = ContainerRecorder(path, expect_video=self.video.track is not None)
+            self.video.recorder = self._av_recorder
+            return
         recorder = wave.open(path, "wb")
         recorder.setnchannels(1)
         recorder.setsampwidth(2)
@@ -79,6 +98,10 @@ class ZegoRemoteStream:
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
+        if self._av_recorder is not None:
+            self.video.recorder = None
+            self._av_recorder.close()
+            self._av_recorder = None
 
     def set_frame_tap(self, tap: AudioFrameTap | None) -> None:
         old, self.frame_tap = self.frame_tap, tap
@@ -120,10 +143,10 @@ class ZegoRemoteStream:
                     self.mixer_input.push(pcm)
                 if self._recorder is not None:
                     self._recorder.writeframes(pcm.tobytes())
+                if self._av_recorder is not None:
+                    self._av_recorder.audio(pcm)
                 for queue in self._iterators:
-                    if queue.full():
-                        queue.get_nowait()
-                    queue.put_nowait(pcm)
+                    put_newest(queue, pcm)
         except MediaStreamError:
             return  # the track ended; stop() or a reconnect's new track decides what next
         except Exception:
@@ -139,17 +162,13 @@ class ZegoRemoteStream:
         self.stopRecording()
         self.set_frame_tap(None)
         for queue in self._iterators:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(None)
+            put_newest(queue, None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._finish()
+        await self.video.stop()
 
     def __repr__(self) -> str:
         return f"<ZegoRemoteStream {self.streamID}>"
