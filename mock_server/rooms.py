@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zego_py.enums import StreamDeleteReason, UpdateType
+from zego_py import validation
+from zego_py.enums import RoomTransparentMessageMode, StreamDeleteReason, UpdateType
 from zego_py.errors import ErrorCode, ZegoError
 from zego_py.protocol import MAX_FRAME_BYTES, Push, clip
 from zego_py.token import TokenClaims
@@ -107,6 +108,17 @@ class Room:
     next_message_id: int = 1
 
 
+# Rate windows not tied to a member: broadcast, barrage, and for custom commands and
+# transparent messages each, "many" and "nobody"; and each member has one per family.
+_ROOM_WIDE_RATE_KINDS = 6
+_DIRECTED_FAMILIES = 2
+
+
+def rate_window_bound(room: Room) -> int:
+    """Past this many rate windows a room drops its idle ones (they cannot grow unbounded)."""
+    return _DIRECTED_FAMILIES * len(room.members) + _ROOM_WIDE_RATE_KINDS
+
+
 # Room state a login reply carries is bounded so the reply fits one frame (clients close
 # a larger one with 1009, and would retry forever); this much is kept for the reply's
 # other fields (session and reconnect tokens, timers).
@@ -191,49 +203,86 @@ class RoomRegistry:
         """
         if key in self.sessions:
             raise ZegoError(ErrorCode.LOGIN_ROOMS_EXCEEDED)
+        self._check_join(room_id, user, config)
+        session = Session(key, dict(user), room_id, bool(config.get("userUpdate", False)), claims)
+        return self._join(session, config)
+
+    def switch_room(self, key: int, from_room: str, to_room: str, config: dict[str, Any],
+                    claims: TokenClaims) -> tuple[dict[str, Any], list[Outgoing]]:
+        """Leave ``from_room`` and join ``to_room`` as one step, or change nothing.
+
+        Every check on the new room runs before the old one is left, so a refusal (full
+        room, bad ``maxMemberCount``) leaves the session where it was.  Peers of the old
+        room get DELETE for its streams (reason 1) and for the user; peers of the new one
+        get ADD.  The Session object moves, so what the server attached to it stays.
+        """
+        session, _ = self._session_in_room(key, from_room)
+        if to_room == from_room:
+            raise ZegoError(ErrorCode.USER_REPEATED_LOGIN, "already in this room")
+        old_room_empties = len(self.rooms[from_room].members) == 1
+        self._check_join(to_room, session.user, config, rooms_freed=int(old_room_empties))
+        out = self.logout(key)
+        session.room_id = to_room
+        session.user_update = bool(config.get("userUpdate", False))
+        session.claims = claims
+        session.published.clear()
+        session.playing.clear()
+        data, joined = self._join(session, config)
+        return data, out + joined
+
+    def _check_join(self, room_id: str, user: dict[str, str], config: dict[str, Any],
+                    rooms_freed: int = 0) -> None:
+        """Raise what joining ``room_id`` would raise, before anything changes
+        (``rooms_freed``: rooms the caller's move will close first)."""
+        validation.check_max_member_count(config.get("maxMemberCount"))
+        room = self.rooms.get(room_id)
+        if room is None:
+            if len(self.rooms) - rooms_freed >= self.config.max_rooms:
+                raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "server room limit reached")
+            return  # a new room holds only this user
+        # the same userID already there is kicked, so it (and its streams) does not count
+        previous = room.members.get(user["userID"])
+        staying = sum(1 for uid in room.members if uid != user["userID"])
+        limit = room.max_member_count or self.config.max_users_per_room
+        if staying >= min(limit, self.config.max_users_per_room):
+            raise ZegoError(ErrorCode.ROOM_USER_COUNT_EXCEEDED)
+        self._check_state_fits(
+            room,
+            users=[*(s.user for s in room.members.values() if s is not previous), user],
+            streams=[self.streams[i] for i in room.stream_ids
+                     if previous is None or self.streams[i].owner_key != previous.key])
+
+    def _join(self, session: Session, config: dict[str, Any]
+              ) -> tuple[dict[str, Any], list[Outgoing]]:
+        """Add a checked session to its room (``_check_join`` passed: nothing can fail)."""
         out: list[Outgoing] = []
+        room_id, user = session.room_id, session.user
         room = self.rooms.get(room_id)
         previous = room.members.get(user["userID"]) if room else None
-        if room is not None:  # before any kick: a refused login changes nothing
-            self._check_state_fits(
-                room,
-                users=[*(s.user for s in room.members.values() if s is not previous), user],
-                streams=[self.streams[i] for i in room.stream_ids
-                         if previous is None or self.streams[i].owner_key != previous.key])
         if previous is not None:
             out += self.kick(previous.key, ErrorCode.KICKED_DUPLICATE_LOGIN,
                              StreamDeleteReason.REPEATED_LOGIN, announce_user=False)
             room = self.rooms.get(room_id)
         if room is None:
-            if len(self.rooms) >= self.config.max_rooms:
-                raise ZegoError(ErrorCode.ROOM_INNER_ERROR, "server room limit reached")
-            max_members = config.get("maxMemberCount") or 0
-            if not isinstance(max_members, int) or isinstance(max_members, bool) or max_members < 0:
-                raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "maxMemberCount must be an integer")
-            room = Room(room_id, max_members)
+            room = Room(room_id, validation.check_max_member_count(config.get("maxMemberCount")))
             self.rooms[room_id] = room
-        limit = room.max_member_count or self.config.max_users_per_room
-        if len(room.members) >= min(limit, self.config.max_users_per_room):
-            raise ZegoError(ErrorCode.ROOM_USER_COUNT_EXCEEDED)
-        user_update = bool(config.get("userUpdate", False))
-        session = Session(key, dict(user), room_id, user_update, claims)
         existing_users = [dict(s.user) for s in room.members.values()]
         existing_streams = [self.streams[sid].as_zego() for sid in room.stream_ids]
         room.members[user["userID"]] = session
-        self.sessions[key] = session
+        self.sessions[session.key] = session
         if previous is None:
             out += self._fan_out(
-                room, key,
+                room, session.key,
                 Push("userUpdate", {"roomID": room_id, "updateType": UpdateType.ADD.value,
                                     "userList": [dict(user)]}),
                 user_update_only=True,
             )
         data = {
-            "users": existing_users if user_update else [],
+            "users": existing_users if session.user_update else [],
             "streams": existing_streams,
             "roomExtraInfoList": list(room.extra_info.values()),
             "onlineCount": len(room.members),
-            "tokenExpire": claims.expire,
+            "tokenExpire": session.claims.expire,
         }
         return data, out
 
@@ -439,7 +488,7 @@ class RoomRegistry:
     def _rate(self, room: Room, kind: str, limit: int, now: float) -> None:
         window = room.rates.get(kind)
         if window is None:
-            if len(room.rates) >= len(room.members) + 4:  # 3 room-wide kinds + "nobody"
+            if len(room.rates) >= rate_window_bound(room):
                 self._prune_rates(room, now)
             window = room.rates[kind] = _RateWindow(limit)
         if not window.allow(now):
@@ -472,20 +521,41 @@ class RoomRegistry:
         session, room = self._session_in_room(key, room_id)
         if not all(isinstance(u, str) for u in to_user_ids):
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "toUserIDs must be strings")
-        now = time.monotonic() if now is None else now
-        # ZEGO: 200/s to a single user, 10/s to several (or to everyone).  A window per
-        # *member*: every target that is not in the room shares one, so a client cannot
-        # make windows (memory) by inventing userIDs.
-        single = len(to_user_ids) == 1
-        if not single:
-            kind = "custom:many"
-        elif to_user_ids[0] in room.members:
-            kind = f"custom-to:{to_user_ids[0]}"
-        else:
-            kind = "custom:nobody"
-        self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
         push = Push("customCommand", {"roomID": room_id, "fromUser": dict(session.user),
                                       "command": command})
+        return self._directed(room, key, "custom", to_user_ids, push, now)
+
+    def transparent_message(self, key: int, room_id: str, content: str, mode: int,
+                            to_user_ids: list[str], now: float | None = None
+                            ) -> list[Outgoing]:
+        """A transparent message (``content``: checked base64) to the listed users, or to
+        everyone else, with the rates of custom commands.
+
+        ONLY_SERVER goes to ZEGO's business-server callback, which this server does not
+        have: it is accepted (and counted) and delivered to no client."""
+        session, room = self._session_in_room(key, room_id)
+        push = Push("transparentMessage", {"roomID": room_id, "sendUser": dict(session.user),
+                                           "content": content})
+        out = self._directed(room, key, "transparent", to_user_ids, push, now)
+        return [] if mode == RoomTransparentMessageMode.ONLY_SERVER else out
+
+    def _directed(self, room: Room, key: int, family: str, to_user_ids: list[str], push: Push,
+                  now: float | None) -> list[Outgoing]:
+        """``push`` to the listed users (everyone else when empty), rate-limited.
+
+        ZEGO: 200/s to a single user, 10/s to several (or to everyone).  A window per
+        *member*: every target that is not in the room shares one, so a client cannot make
+        windows (memory) by inventing userIDs.
+        """
+        now = time.monotonic() if now is None else now
+        single = len(to_user_ids) == 1
+        if not single:
+            kind = f"{family}:many"
+        elif to_user_ids[0] in room.members:
+            kind = f"{family}-to:{to_user_ids[0]}"
+        else:
+            kind = f"{family}:nobody"
+        self._rate(room, kind, 200 if single else self.config.custom_command_per_room_per_s, now)
         targets = set(to_user_ids)
         return [Outgoing(s.key, push) for s in self._others(room, key)
                 if not targets or s.user["userID"] in targets]

@@ -163,11 +163,13 @@ class RoomServer:
             "login": self._login,
             "logout": self._logout,
             "renewToken": self._renew_token,
+            "switchRoom": self._switch_room,
             "resume": self._resume,
             "ping": self._ping,
             "sendBroadcastMessage": self._broadcast,
             "sendBarrageMessage": self._broadcast,
             "sendCustomCommand": self._custom_command,
+            "sendTransparentMessage": self._transparent_message,
             "setRoomExtraInfo": self._set_room_extra_info,
             "publish": self._publish,
             "unpublish": self._unpublish,
@@ -419,6 +421,24 @@ class RoomServer:
         await self._deliver(self.registry.logout(conn.key))
         return {}
 
+    async def _switch_room(self, conn: Connection, req: Request) -> dict[str, Any]:
+        """Leave one room and join another on this socket, atomically (docs/protocol.md):
+        every check on the new room runs first, so a refusal changes nothing."""
+        b = req.body
+        session, _ = self.registry._session_in_room(conn.key, b["fromRoomID"])
+        to_room = validation.check_room_id(b["toRoomID"])
+        # the new room's token passes a login's checks, throttle included
+        claims = await self._checked_token(conn, b["token"], to_room, session.user["userID"])
+        data, out = self.registry.switch_room(conn.key, b["fromRoomID"], to_room,
+                                              b.get("config") or {}, claims)
+        log.info("user %s switched from room %s to %s", session.user["userID"],
+                 b["fromRoomID"], to_room)
+        await self._deliver(out)
+        session.resume_token = secrets.token_urlsafe(24)
+        data.update(sessionKey=conn.key, resumeToken=session.resume_token,
+                    reconnectToken=self._reconnect_token(claims))
+        return data
+
     async def _renew_token(self, conn: Connection, req: Request) -> dict[str, Any]:
         session = self.registry._session(conn.key)
         # a renewal passes the same checks (and throttle) as a login: same room, same user
@@ -527,6 +547,16 @@ class RoomServer:
         command = validation.check_message(req.body["command"])
         await self._deliver(self.registry.custom_command(
             conn.key, req.body["roomID"], command, req.body["toUserIDs"]))
+        return {}
+
+    async def _transparent_message(self, conn: Connection, req: Request) -> dict[str, Any]:
+        b = req.body
+        validation.decode_transparent_content(b["content"])
+        mode = validation.check_transparent_mode(b["sendMode"])
+        validation.check_transparent_type(b["sendType"])
+        to_user_ids = validation.check_recv_user_ids(b["recvUserList"])
+        await self._deliver(self.registry.transparent_message(
+            conn.key, b["roomID"], b["content"], mode, to_user_ids))
         return {}
 
     async def _set_room_extra_info(self, conn: Connection, req: Request) -> dict[str, Any]:

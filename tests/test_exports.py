@@ -19,6 +19,7 @@ isMicrophoneMuted startPlayingStream stopPlayingStream mutePlayStreamAudio
 muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice setSoundLevelDelegate mutePublishStreamVideo mutePlayStreamVideo
 muteAllPlayVideoStreams setVideoConfig useVideoDevice
+switchRoom sendTransparentMessage
 setCaptureVolume setAudioConfig checkAudioTrackIsActive getPublishingStreamQuality
 getPlayingStreamQuality setCaptureAudioFrameCallback setAudioFrameCallback
 """.split()
@@ -30,6 +31,7 @@ muteAllPlayAudioStreams mutePlayStreamVideo muteAllPlayVideoStreams setVideoConf
 useVideoDevice enumDevices
 getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice checkSystemRequirements
+switchRoom sendTransparentMessage
 setCaptureVolume setAudioConfig checkAudioTrackIsActive setCaptureAudioFrameCallback
 setAudioFrameCallback
 """.split()
@@ -53,8 +55,8 @@ def test_every_zego_method_is_mirrored_with_the_right_kind() -> None:
 def test_events_match_zegos_names() -> None:
     assert {"roomStateUpdate", "roomUserUpdate", "roomStreamUpdate", "publisherStateUpdate",
             "playerStateUpdate", "IMRecvBroadcastMessage", "tokenWillExpire",
-            "remoteMicStatusUpdate", "soundLevelUpdate", "exceptionUpdate",
-            "playerAudioTrackUpdate"} <= EVENT_NAMES
+            "remoteMicStatusUpdate", "soundLevelUpdate", "recvRoomTransparentMessage",
+            "exceptionUpdate", "playerAudioTrackUpdate"} <= EVENT_NAMES
 
 
 def _imports(nodes: list[ast.stmt], package: str) -> set[str]:

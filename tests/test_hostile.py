@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mock_server import ServerConfig
 from mock_server.auth import check_login
+from mock_server.rooms import rate_window_bound
 from mock_server.server import RoomServer
 from zego_py import ErrorCode, ZegoError, ZegoExpressEngine, generateToken04
 from zego_py.media.ice import gathering_on, new_peer_connection
@@ -336,7 +337,7 @@ async def test_lone_surrogates_are_rejected_and_the_room_survives() -> None:
 # ------------------------------------------------------------------ memory and descriptors
 
 
-async def test_custom_commands_to_invented_users_make_no_windows() -> None:
+async def test_directed_messages_to_invented_users_make_no_windows() -> None:
     async with hostile_server(request_burst=3000, requests_per_s=3000) as (server, url):
         attacker = await Raw.connect(url)
         assert (await attacker.login("mallory"))["code"] == 0
@@ -344,8 +345,13 @@ async def test_custom_commands_to_invented_users_make_no_windows() -> None:
                                     toUserIDs=[f"ghost{i}"]) for i in range(2000)]
         codes = {(await attacker.reply(rid))["code"] for rid in rids}
         assert codes <= {0, ErrorCode.FREQUENCY_LIMITED}
+        rids = [await attacker.send("sendTransparentMessage", roomID="room1", content="eA==",
+                                    sendMode=0, sendType=0, recvUserList=[{"userID": f"g{i}"}])
+                for i in range(2000)]
+        codes |= {(await attacker.reply(rid))["code"] for rid in rids}
+        assert codes <= {0, ErrorCode.FREQUENCY_LIMITED}
         room = server.registry.rooms["room1"]
-        assert len(room.rates) <= len(room.members) + 4, list(room.rates)[:5]
+        assert len(room.rates) <= rate_window_bound(room), list(room.rates)[:5]
         await attacker.close()
 
 

@@ -13,6 +13,8 @@ from .enums import (
     RemoteDeviceStatus,
     RoomState,
     RoomStateChangedReason,
+    RoomTransparentMessageMode,
+    RoomTransparentMessageType,
     StreamDeleteReason,
     UpdateType,
 )
@@ -30,6 +32,8 @@ __all__ = [
     "RemoteDeviceStatus",
     "RoomState",
     "RoomStateChangedReason",
+    "RoomTransparentMessageMode",
+    "RoomTransparentMessageType",
     "StreamDeleteReason",
     "ToneSource",
     "UpdateType",

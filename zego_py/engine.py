@@ -29,7 +29,13 @@ from .media.controller import MediaController
 from .protocol import Push
 from .room import RoomLink
 from .signaling import SignalingClient
-from .types import ZegoRoomConfig, ZegoServerResponse, ZegoUser
+from .types import (
+    ZegoRoomConfig,
+    ZegoRoomSendTransparentMessage,
+    ZegoServerResponse,
+    ZegoSwitchRoomConfig,
+    ZegoUser,
+)
 
 __all__ = ["ZegoExpressEngine"]
 
@@ -188,9 +194,7 @@ class ZegoExpressEngine:
         options: dict[str, Any] = dict(config or {})
         try:
             checked_user = self._check_login_args(roomID, token, user)
-            max_members = options.get("maxMemberCount", 0) or 0
-            if not isinstance(max_members, int) or isinstance(max_members, bool):
-                raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "maxMemberCount must be an integer")
+            max_members = validation.check_max_member_count(options.get("maxMemberCount"))
         except ZegoError as exc:
             if exc.code != ErrorCode.LOGIN_ROOMS_EXCEEDED:
                 self._events.emit("roomStateChanged", roomID, "LOGINING", 0, "")
@@ -221,19 +225,83 @@ class ZegoExpressEngine:
             await room.link.close()
             raise
         room.transition("login_ok")
-        room.schedule_token_warning(float(data.get("tokenExpire", 0)))
         self._media.on_login(room, data)
-        room.remember_login(data)
-        users, streams = list(room.users.values()), list(room.streams.values())
-        if user_update and users:
-            self._events.emit("roomUserUpdate", roomID, UpdateType.ADD.value, users)
-        if streams:
-            self._events.emit("roomStreamUpdate", roomID, UpdateType.ADD.value, streams, "")
-        extra = data.get("roomExtraInfoList") or []
-        if extra:
-            self._events.emit("roomExtraInfoUpdate", roomID, extra)
+        self._joined(room, data)
         log.info("logged in to room %s as %s", roomID, checked_user["userID"])
         return True
+
+    def _joined(self, room: RoomLink, data: dict[str, Any]) -> None:
+        """After LOGINED: keep the login reply and report what the room already holds as
+        ADD events (ZEGO's rule: users, then streams, then extra info; never yourself)."""
+        room.schedule_token_warning(float(data.get("tokenExpire", 0)))
+        room.remember_login(data)
+        rid, emit = room.room_id, self._events.emit
+        users, streams = list(room.users.values()), list(room.streams.values())
+        if room.user_update and users:
+            emit("roomUserUpdate", rid, UpdateType.ADD.value, users)
+        if streams:
+            emit("roomStreamUpdate", rid, UpdateType.ADD.value, streams, "")
+        extra = data.get("roomExtraInfoList") or []
+        if extra:
+            emit("roomExtraInfoUpdate", rid, extra)
+
+    async def switchRoom(self, fromRoomID: str, toRoomID: str,  # noqa: N802, N803
+                         config: ZegoSwitchRoomConfig) -> bool:
+        """Leave ``fromRoomID`` and join ``toRoomID`` in one step; resolves True.
+
+        One ``switchRoom`` request on the old room's socket; the server checks the new
+        room (token, capacity) before leaving the old one, so a refusal raises its code
+        (1102016 bad token, 1002034 full, ...) and leaves you in ``fromRoomID`` with
+        everything as it was (the new room gets LOGINING then LOGIN_FAILED).  On success,
+        in ZEGO's order: publisherStateUpdate NO_PUBLISH / playerStateUpdate NO_PLAY for
+        the old room's streams, the old room's DISCONNECTED/LOGOUT, the new room's
+        CONNECTING/LOGINING and CONNECTED/LOGINED, then ADD for its users (with
+        ``isUserStatusNotify``) and streams.  Publish again to be heard in the new room.
+        """
+        room = self._rooms.get(fromRoomID) if isinstance(fromRoomID, str) else None
+        if self._destroyed or room is None or room.state != RoomState.CONNECTED:
+            raise ZegoError(ErrorCode.NOT_LOGIN, f"not logged in to room {fromRoomID!r}")
+        try:
+            validation.check_room_id(toRoomID)
+            if toRoomID in self._rooms:
+                raise ZegoError(ErrorCode.USER_REPEATED_LOGIN, f"already in room {toRoomID!r}")
+            token, max_members, user_update = validation.check_switch_room_config(config)
+            new_config: dict[str, Any] = {"userUpdate": user_update,
+                                          "maxMemberCount": max_members}
+            room.switching_to = toRoomID
+            data = await room.link.request("switchRoom", {
+                "fromRoomID": fromRoomID, "toRoomID": toRoomID, "token": token,
+                "config": new_config})
+        except BaseException as exc:  # a refusal, or the caller cancelled: still fromRoomID
+            room.switching_to = None
+            room.held_pushes.clear()
+            if isinstance(exc, ZegoError):
+                self._events.emit("roomStateChanged", toRoomID, "LOGINING", 0, "")
+                self._events.emit("roomStateChanged", toRoomID, "LOGIN_FAILED",
+                                  int(exc.code), exc.message)
+            raise
+        await self._move(room, toRoomID, token, new_config, data)
+        log.info("switched from room %s to %s", fromRoomID, toRoomID)
+        return True
+
+    async def _move(self, room: RoomLink, room_id: str, token: str, config: dict[str, Any],
+                    data: dict[str, Any]) -> None:
+        """The server has moved the session: the RoomLink and its socket follow, with the
+        events a logout and a login would give, then the pushes that beat the reply."""
+        room.cancel_timers()
+        await self._media.on_room_leaving(room)
+        if self._rooms.get(room.room_id) is room:
+            del self._rooms[room.room_id]
+        room.transition("logout")
+        room.room_id, room.token, room.config = room_id, token, config
+        room.user_update = bool(config["userUpdate"])
+        self._rooms[room_id] = room
+        room.transition("login")
+        room.transition("login_ok")
+        self._joined(room, data)
+        held, room.held_pushes, room.switching_to = room.held_pushes, [], None
+        for push in held:
+            self._on_push(room, push)
 
     def logoutRoom(self, roomID: str | None = None) -> asyncio.Task[None]:  # noqa: N802, N803
         """Leave a room (the only/first one if None); stops this room's publishing and playing.
@@ -282,6 +350,11 @@ class ZegoExpressEngine:
     # ------------------------------------------------------------------ pushes
     def _on_push(self, room: RoomLink, push: Push) -> None:
         b, emit, rid = push.body, self._events.emit, room.room_id
+        target = b.get("roomID", rid)
+        if target != rid:  # a switchRoom in flight: the new room's pushes wait for its reply
+            if target == room.switching_to:
+                room.held_pushes.append(push)
+            return
         if push.type == "userUpdate":
             for user in b["userList"]:
                 if b["updateType"] == UpdateType.ADD:
@@ -312,6 +385,14 @@ class ZegoExpressEngine:
             emit("IMRecvBarrageMessage", rid, b["messageList"])
         elif push.type == "customCommand":
             emit("IMRecvCustomCommand", rid, b["fromUser"], b["command"])
+        elif push.type == "transparentMessage":
+            try:
+                content = validation.decode_transparent_content(b["content"])
+            except ZegoError as exc:
+                log.warning("dropping a transparent message from the server: %s", exc)
+                return
+            emit("recvRoomTransparentMessage", rid,
+                 {"sendUser": b["sendUser"], "content": content})
         elif push.type == "micStatus":
             emit("remoteMicStatusUpdate", b["streamID"], b["status"])
         elif push.type == "cameraStatus":
@@ -443,6 +524,23 @@ class ZegoExpressEngine:
             raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "toUserIDList must be a list")
         return await self._im("sendCustomCommand", roomID,
                               {"command": command, "toUserIDs": toUserIDList})
+
+    async def sendTransparentMessage(self, roomID: str,  # noqa: N802, N803
+                                     message: ZegoRoomSendTransparentMessage
+                                     ) -> ZegoServerResponse:
+        """Bytes (1..4096) to ``recvUserList`` (everyone else when empty), base64 on the
+        wire; the others get ``recvRoomTransparentMessage(roomID, {sendUser, content})``.
+
+        ``sendMode`` ONLY_SERVER is accepted and reaches no client: ZEGO hands it to the
+        app's business server, which the bundled server does not have.  ``timeOut`` (s)
+        bounds the wait for the server's answer (1100002 when it passes).
+        """
+        checked = validation.check_transparent_message(message)
+        room = self._room(roomID)
+        await room.link.request("sendTransparentMessage",
+                                {"roomID": room.room_id, **checked.wire()},
+                                timeout=float(checked.time_out))
+        return {"errorCode": 0, "extendedData": ""}
 
     async def setRoomExtraInfo(self, roomID: str, key: str, value: str) -> ZegoServerResponse:  # noqa: N802, N803
         """One key per room (<= 10 B), value <= 100 B; others get roomExtraInfoUpdate."""

@@ -10,6 +10,8 @@ __all__ = [
     "RemoteDeviceStatus",
     "RoomState",
     "RoomStateChangedReason",
+    "RoomTransparentMessageMode",
+    "RoomTransparentMessageType",
     "StreamDeleteReason",
     "UpdateType",
 ]
@@ -68,3 +70,24 @@ class StreamDeleteReason(IntEnum):
     KICKED_OUT = 4
     DISCONNECTED = 5
     REMOVED_BY_SERVER = 6
+
+
+class RoomTransparentMessageMode(IntEnum):
+    """``sendMode`` of a transparent message (ZEGO's ``ZegoRoomTransparentMessageMode``).
+
+    ZEGO delivers ONLY_SERVER messages to the app's business server through its server
+    callback; the bundled server has no such callback, so it accepts them and delivers them
+    to nobody.  CLIENT_AND_SERVER is delivered to clients, like ONLY_CLIENT.
+    """
+
+    ONLY_CLIENT = 0
+    ONLY_SERVER = 1
+    CLIENT_AND_SERVER = 2
+
+
+class RoomTransparentMessageType(IntEnum):
+    """``sendType`` (ZEGO's ``ZegoRoomTransparentMessageType``).  Both are delivered in
+    order here: one socket per room and one server loop per socket already order them."""
+
+    NORMAL = 0
+    SEQUENCE = 1

@@ -32,6 +32,7 @@ EventName = Literal[
     "IMRecvBroadcastMessage",  # (roomID, chatData)
     "IMRecvBarrageMessage",  # (roomID, messageInfo)
     "IMRecvCustomCommand",  # (roomID, fromUser, command)
+    "recvRoomTransparentMessage",  # (roomID, {sendUser, content: bytes})
     "publisherStateUpdate",  # (result)
     "playerStateUpdate",  # (result)
     "publishQualityUpdate",  # (streamID, stats)

@@ -56,6 +56,9 @@ REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "login": {"roomID": str, "token": str, "user": dict, "config": (dict, _OPTIONAL)},
     "logout": {"roomID": str},
     "renewToken": {"roomID": str, "token": str},
+    # leave fromRoomID and join toRoomID on the same socket, as one step (docs/protocol.md)
+    "switchRoom": {"fromRoomID": str, "toRoomID": str, "token": str,
+                   "config": (dict, _OPTIONAL)},
     # take back a session whose socket dropped, within the server's grace period
     "resume": {"roomID": str, "sessionKey": int, "resumeToken": str},
     "ping": {},
@@ -64,6 +67,9 @@ REQUEST_FIELDS: dict[str, dict[str, Any]] = {
     "sendBarrageMessage": {"roomID": str, "message": str},
     "sendCustomCommand": {"roomID": str, "command": str, "toUserIDs": list},
     "setRoomExtraInfo": {"roomID": str, "key": str, "value": str},
+    # content: the message's bytes in base64 (JSON has no binary); sendMode/sendType as ZEGO's
+    "sendTransparentMessage": {"roomID": str, "content": str, "sendMode": int,
+                               "sendType": int, "recvUserList": list},
     # streams (sdp: a non-trickle SDP offer; the reply's data carries the answer)
     "publish": {"roomID": str, "streamID": str, "extraInfo": (str, _OPTIONAL), "sdp": str},
     "unpublish": {"streamID": str},
@@ -88,6 +94,7 @@ PUSH_FIELDS: dict[str, dict[str, Any]] = {
     "broadcastMessage": {"roomID": str, "messageList": list},
     "barrageMessage": {"roomID": str, "messageList": list},
     "customCommand": {"roomID": str, "fromUser": dict, "command": str},
+    "transparentMessage": {"roomID": str, "sendUser": dict, "content": str},
     "micStatus": {"streamID": str, "status": str},
     "cameraStatus": {"streamID": str, "status": str},
     # the publisher of a stream this client plays went away; code is a stream_delete_reason

@@ -46,6 +46,9 @@ class RoomLink:
     reconnect_token: str = ""
     users: dict[str, dict[str, str]] = field(default_factory=dict)
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # during switchRoom: the room being joined, and its pushes that beat the reply
+    switching_to: str | None = None
+    held_pushes: list[Push] = field(default_factory=list)
     link: SignalingClient = field(init=False)
     _token_timer: asyncio.TimerHandle | None = None
 

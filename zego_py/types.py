@@ -20,8 +20,11 @@ __all__ = [
     "ZegoPlayOption",
     "ZegoPublishOption",
     "ZegoRoomConfig",
+    "ZegoRoomRecvTransparentMessage",
+    "ZegoRoomSendTransparentMessage",
     "ZegoServerResponse",
     "ZegoStream",
+    "ZegoSwitchRoomConfig",
     "ZegoUser",
 ]
 
@@ -34,6 +37,31 @@ class ZegoUser(TypedDict):
 class ZegoRoomConfig(TypedDict, total=False):
     userUpdate: bool
     maxMemberCount: int
+
+
+class ZegoSwitchRoomConfig(TypedDict):
+    """``switchRoom``'s config: the token for the new room is required."""
+
+    token: str
+    maxMemberCount: NotRequired[int]
+    isUserStatusNotify: NotRequired[bool]
+
+
+class ZegoRoomSendTransparentMessage(TypedDict):
+    """``sendTransparentMessage``'s message (the field names of ZEGO's Express SDKs)."""
+
+    content: bytes
+    sendMode: NotRequired[int]  # RoomTransparentMessageMode, default ONLY_CLIENT
+    sendType: NotRequired[int]  # RoomTransparentMessageType, default NORMAL
+    recvUserList: NotRequired[list[ZegoUser]]  # empty or absent: everyone else
+    timeOut: NotRequired[int]  # seconds to wait for the server's answer, default 10
+
+
+class ZegoRoomRecvTransparentMessage(TypedDict):
+    """``recvRoomTransparentMessage``'s second argument."""
+
+    sendUser: ZegoUser
+    content: bytes
 
 
 class ZegoStream(TypedDict):
