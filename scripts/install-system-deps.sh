@@ -5,6 +5,8 @@
 #   pulseaudio-utils     pactl / paplay / parec, used by scripts/with-pulseaudio.sh and tests
 #   libasound2-plugins   ALSA "pulse" plugin, so PortAudio's ALSA backend reaches PulseAudio
 #   libopus0             libopus for the players' loss concealment and FEC (via opuslib-next)
+# and the TURN test's server (docs/troubleshooting.md, "Through a TURN server"):
+#   coturn               `turnserver`, started by tests/test_turn.py on 127.0.0.1 only
 # and the browser tests' browser (docs/browser.md):
 #   chromium             headless Chromium that tests/test_browser.py drives through Playwright
 #                        (executable_path=/usr/bin/chromium; no `playwright install` download)
@@ -17,8 +19,9 @@ set -euo pipefail
 
 AUDIO_PACKAGES=(libportaudio2 libopus0 pulseaudio pulseaudio-utils libasound2-plugins)
 BROWSER_PACKAGES=(chromium)
+NETWORK_PACKAGES=(coturn)
 SPEECH_PACKAGES=(espeak-ng)
-PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${SPEECH_PACKAGES[@]}")
+PACKAGES=("${AUDIO_PACKAGES[@]}" "${BROWSER_PACKAGES[@]}" "${NETWORK_PACKAGES[@]}" "${SPEECH_PACKAGES[@]}")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian/Ubuntu system (no dpkg-query)." >&2

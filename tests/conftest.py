@@ -151,6 +151,7 @@ _REQUIRED = {
     "test_devices.py": "ZEGO_REQUIRE_PULSE",
     "test_device_path.py": "ZEGO_REQUIRE_PULSE",
     "test_browser.py": "ZEGO_REQUIRE_BROWSER",
+    "test_turn.py": "ZEGO_REQUIRE_PULSE",  # coturn comes with the same install step
     "test_agent_browser.py": "ZEGO_REQUIRE_BROWSER",
 }
 _required_skips: list[str] = []

@@ -155,7 +155,12 @@ def test_list_devices_sees_virtual_mic_and_speaker() -> None:
         assert entries, f"no {key}: {found}"
         assert entries[0] == {"deviceName": "Default", "deviceID": "default"}
         assert all(set(e) == {"deviceName", "deviceID"} for e in entries)
-        assert all(e["deviceID"].isdigit() for e in entries[1:])
+        # PortAudio's indices, then PulseAudio's own devices (vmic, vspk, ...)
+        assert all(e["deviceID"].isdigit() or e["deviceID"].startswith("pulse:")
+                   for e in entries[1:])
+    assert {"deviceID": "pulse:vmic", "deviceName": "vmic"} in found["microphones"]
+    assert {"deviceID": "pulse:vspk", "deviceName": "vspk"} in found["speakers"]
+    assert not any(e["deviceID"].endswith(".monitor") for e in found["microphones"])
 
 
 def test_system_requirements_pass() -> None:

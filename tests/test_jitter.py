@@ -107,3 +107,18 @@ def test_rtp_timestamp_wraps() -> None:
     arrivals = [(i * FRAME_S, (start + i * FRAME_TICKS) & 0xFFFFFFFF) for i in range(8)]
     out = _run(jb, arrivals, 0.2)[:8]
     assert [k for _, k, _ in out] == ["packet"] * 8
+
+
+def test_lost_counts_frames_that_never_came_not_late_ones() -> None:
+    """networkQuality's downlink loss: by RTP timestamp, across the 32-bit wrap."""
+    jb = AdaptiveJitterBuffer()
+    start = 2**32 - 5 * FRAME_TICKS  # wraps after five frames
+    missing = {7, 8, 30}
+    late = 50  # arrives 300 ms after its turn: played as PLC, but it did arrive
+    arrivals = [(0.05 + i * FRAME_S + (0.3 if i == late else 0.0),
+                 (start + i * FRAME_TICKS) % 2**32)
+                for i in range(100) if i not in missing]
+    _run(jb, arrivals, 2.5)
+    assert jb.late == 1
+    assert jb.arrived == 97
+    assert jb.lost == 3

@@ -23,7 +23,7 @@ from .backoff import retry_delays
 from .enums import RoomState, UpdateType
 from .errors import ErrorCode, ZegoError
 from .events import EngineEvents, EventName
-from .media import devices  # cheap: it loads sounddevice lazily, on first use
+from .media import devices, ice  # devices loads sounddevice lazily, on first use
 from .media.context import MediaContext, MediaSettings
 from .media.controller import MediaController
 from .protocol import Push
@@ -65,7 +65,9 @@ class ZegoExpressEngine:
     ``server`` is the room server's ``ws://host:port/ws`` URL.  ``options`` may hold
     ``iceServers`` (a list of ``{"urls", "username", "credential"}``; default none, so
     no public STUN server is contacted) and ``hostAddresses`` (the local addresses to
-    gather ICE candidates on; default: the server's answer at login, else aioice's).
+    gather ICE candidates on; default: the server's answer at login, else aioice's) and
+    ``iceTransportPolicy`` ("all", or "relay": through a TURN server only; see
+    setTurnServer).
     """
 
     def __init__(self, appID: int, server: str, ENV: int = 0,  # noqa: N803 - ZEGO's names
@@ -100,6 +102,21 @@ class ZegoExpressEngine:
 
     def setDebugVerbose(self, enable: bool) -> None:  # noqa: N802
         logging.getLogger("zego_py").setLevel(logging.DEBUG if enable else logging.INFO)
+
+    def setTurnServer(self, config: Any) -> bool:  # noqa: N802
+        """Relay media through TURN servers, for the streams published or played after it.
+
+        ``config``: a list of ``{"urls" (or "url"): "turn:host:port", "username",
+        "credential"}``, or ``{"iceServers": [...], "iceTransportPolicy": "relay"}`` to
+        use relayed candidates only (no direct path at all).  False for a malformed one.
+        """
+        try:
+            servers, policy = ice.turn_config(config)
+        except ValueError as exc:
+            log.warning("setTurnServer: %s", exc)
+            return False
+        self._media.set_turn_server(servers, policy)
+        return True
 
     def on(self, event: EventName, handler: Callable[..., Any]) -> bool:
         """Add a handler (sync or async); several per event run in registration order."""

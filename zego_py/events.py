@@ -41,8 +41,11 @@ EventName = Literal[
     "capturedSoundLevelUpdate",  # (soundLevel)
     "remoteMicStatusUpdate",  # (streamID, status)
     "remoteCameraStatusUpdate",  # (streamID, status)
+    "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
+    "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
+    "deviceError",  # (errorCode, deviceName): the device in use went away
     "exceptionUpdate",  # (stream, {code, message}): media/exception_watch.py
-    "playerAudioTrackUpdate",  # (streamID, track)
+    "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
@@ -72,6 +75,10 @@ class EngineEvents:
         except KeyError:
             return False
         return True
+
+    def listens(self, event: EventName) -> bool:
+        """Whether any handler is registered for ``event``."""
+        return bool(self._emitter.listeners(event))
 
     def emit(self, event: EventName, *args: Any) -> None:
         assert event in EVENT_NAMES, event

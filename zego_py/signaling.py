@@ -74,6 +74,13 @@ class SignalingClient:
     def connected(self) -> bool:
         return self._ws is not None and self._reader is not None and not self._reader.done()
 
+    @property
+    def latency_ms(self) -> float | None:
+        """The round trip of the last keepalive ping (websockets measures it), or None
+        before the first one."""
+        latency = self._ws.latency if self._ws is not None else 0.0
+        return latency * 1000 if latency > 0 else None
+
     async def request(self, kind: str, body: dict[str, Any] | None = None,
                       timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
         """Send one request; returns the reply's data or raises ZegoError with its code."""

@@ -112,6 +112,11 @@ class LocalStreams:
             raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, "not a camera stream")
         local.replace_video_source(open_camera(str(device_id), *local.camera_mode))
 
+    def using_device(self, device_id: str) -> list[ZegoLocalStream]:
+        """The microphone streams capturing ``device_id``."""
+        return [local for local in self._streams
+                if local.kind == "microphone" and local.device_id == device_id]
+
     def mute_microphone(self, mute: bool) -> None:
         self.microphone_muted = bool(mute)
         for local in self._streams:

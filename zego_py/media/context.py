@@ -31,6 +31,7 @@ class MediaSettings:
 
     ice_servers: list[dict[str, Any]] | None = None
     host_addresses: list[str] | None = None
+    ice_transport_policy: str = "all"  # "relay": TURN-relayed candidates only
     media_timeout_s: float = MEDIA_TIMEOUT_S  # a played stream silent this long is replayed
 
     @classmethod
@@ -39,6 +40,7 @@ class MediaSettings:
             ice_servers=list(options["iceServers"]) if "iceServers" in options else None,
             host_addresses=(list(options["hostAddresses"]) if "hostAddresses" in options
                             else None),
+            ice_transport_policy=str(options.get("iceTransportPolicy", "all")),
             media_timeout_s=float(options.get("mediaTimeout", MEDIA_TIMEOUT_S)))
 
 
@@ -57,10 +59,21 @@ class MediaContext:
 @dataclass
 class IceConfig:
     """ICE servers and host addresses for each new peer: the engine's options win over
-    what the server said at the latest login."""
+    what the server said at the latest login; ``setTurnServer``'s servers come first
+    (aiortc uses only the first TURN URL) and its policy wins over the option's."""
 
     settings: MediaSettings
     _from_server: dict[str, Any] = field(default_factory=dict)
+    _turn_servers: list[dict[str, Any]] = field(default_factory=list)
+    _turn_policy: str | None = None
+
+    def set_turn(self, servers: list[dict[str, Any]], policy: str | None) -> None:
+        """What setTurnServer gave, for the peers created from now on."""
+        self._turn_servers = list(servers)
+        self._turn_policy = policy
+
+    def transport_policy(self) -> str:
+        return self._turn_policy or self.settings.ice_transport_policy
 
     def learn(self, login_data: Mapping[str, Any]) -> None:
         for key in ("iceServers", "hostAddresses"):
@@ -69,8 +82,8 @@ class IceConfig:
 
     def servers(self) -> list[dict[str, Any]]:
         if self.settings.ice_servers is not None:
-            return list(self.settings.ice_servers)
-        return list(self._from_server.get("iceServers") or [])
+            return self._turn_servers + list(self.settings.ice_servers)
+        return self._turn_servers + list(self._from_server.get("iceServers") or [])
 
     def host_addresses(self) -> list[str] | None:
         if self.settings.host_addresses is not None:

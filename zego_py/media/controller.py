@@ -22,12 +22,14 @@ from ..errors import ErrorCode, ZegoError
 from ..room import RoomLink
 from .capture import LocalStreams
 from .context import IceConfig, MediaContext
+from .device_watch import follow_devices
 from .exception_watch import LOW_LEVEL, ExceptionCode, ExceptionWatch
 from .frame_callback import AudioFrameOptions, AudioFrameTap
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
 from .publisher import Publisher, opus_settings, video_codec
+from .quality import UNKNOWN, network_level, worst_level
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
 from .video_sources import check_video_bitrate, check_video_size, video_preset
@@ -57,14 +59,24 @@ class MediaController:
         self._quality: weakref.WeakKeyDictionary[PeerStream[Any], dict[str, Any]] = (
             weakref.WeakKeyDictionary())
         self._exceptions = ExceptionWatch()
+        self._device_task: asyncio.Task[None] | None = None
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
         self._ice.learn(data)
+        if any(self._ctx.events.listens(e) for e in ("audioDeviceStateChanged", "deviceError")):
+            self._ensure_device_watch()
+
+    def set_turn_server(self, servers: list[dict[str, Any]], policy: str | None) -> None:
+        """TURN servers (and policy) for the peers created from now on."""
+        self._ice.set_turn(servers, policy)
 
     # ------------------------------------------------------------------ local streams
     async def create_stream(self, source: dict[str, Any] | None) -> ZegoLocalStream:
-        return await self._local.create(source)
+        local = await self._local.create(source)
+        if local.kind == "microphone" and local.source is not None:
+            self._ensure_device_watch()
+        return local
 
     def destroy_stream(self, local: ZegoLocalStream) -> None:
         self._local.destroy(local)
@@ -223,6 +235,8 @@ class MediaController:
         self._players[stream_id] = play
         await play.start(option)
         self._ensure_loops()
+        if play.remote.mixer_input is not None:  # on the speaker: watch for it going
+            self._ensure_device_watch()
         return play.remote
 
     def stop_playing(self, stream_id: str) -> None:
@@ -318,18 +332,28 @@ class MediaController:
         loop = asyncio.get_running_loop()
         while self._publishers or self._players:
             await asyncio.sleep(QUALITY_INTERVAL_S)
+            up: list[int] = []
             for pub in list(self._publishers.values()):
                 stats = await pub.quality(loop.time())
                 if stats is not None:
                     self._quality[pub] = stats
                     self._ctx.events.emit("publishQualityUpdate", pub.stream_id, stats)
                     self._watch_capture(pub)
+                    up.append(network_level(pub.meter, pub.meter.rtt_ms))
+            down: list[int] = []
+            remote_up: dict[str, list[int]] = {}
             for play in list(self._players.values()):
                 stats = await play.quality(loop.time())
                 if stats is not None:
                     self._quality[play] = stats
                     self._ctx.events.emit("playQualityUpdate", play.stream_id, stats)
                     self._watch_receive(play)
+                    down.append(network_level(play.meter, play.room.link.latency_ms))
+                    publisher = play.publisher_id()
+                    if publisher is not None:
+                        remote_up.setdefault(publisher, []).append(
+                            network_level(play.meter, None))
+            self._emit_network_quality(up, down, remote_up)
 
     def _watch_capture(self, pub: Publisher) -> None:
         local, loudest = pub.local, pub.local.loudest
@@ -366,6 +390,26 @@ class MediaController:
             return None
         return self._quality.get(stream)
 
+    def _emit_network_quality(self, up: list[int], down: list[int],
+                              remote_up: dict[str, list[int]]) -> None:
+        """networkQuality: "" is this engine (as ZEGO Web); then each user whose streams
+        it plays, whose uplink is judged by what arrives here (their downlink is not
+        seen from here: UNKNOWN).  docs/api.md gives the mapping."""
+        if not up and not down:
+            return
+        emit = self._ctx.events.emit
+        emit("networkQuality", "", worst_level(up), worst_level(down))
+        for user_id, levels in remote_up.items():
+            emit("networkQuality", user_id, worst_level(levels), UNKNOWN)
+
+    # ------------------------------------------------------------------ devices
+    def _ensure_device_watch(self) -> None:
+        """Started by the first real device in use (or a device event handler at login):
+        one ``pactl subscribe`` per engine, none for engines that only use code streams."""
+        if self._device_task is None:
+            self._device_task = self._ctx.spawn(
+                follow_devices(self._ctx.events.emit, self._local, self._speaker))
+
     # ------------------------------------------------------------------ lifecycle
     def on_relogin(self, room: RoomLink) -> None:
         """After logging in again (the server forgot us): publish and play everything again."""
@@ -388,7 +432,8 @@ class MediaController:
                              *(p.teardown(tell_server=False) for p in plays))
 
     async def close(self) -> None:
-        for task in (self._level_task, self._quality_task, self._watchdog_task):
+        for task in (self._level_task, self._quality_task, self._watchdog_task,
+                     self._device_task):
             if task is not None:
                 task.cancel()
         pubs, plays = list(self._publishers.values()), list(self._players.values())

@@ -5,8 +5,9 @@ sounddevice`` raises ``OSError`` when ``libportaudio2`` is missing, and ``import
 must keep working there (custom capture and the bundled server need no devices). Device
 calls then raise ``ZegoError(1103061)`` naming the package to install.
 
-Device IDs follow ZEGO Web: ``"default"`` is the system default, any other ID is the
-PortAudio device index as a string (see docs/audio-devices.md).
+Device IDs follow ZEGO Web: ``"default"`` is the system default, ``"pulse:<name>"`` a
+PulseAudio source or sink (pulse.py), any other ID is the PortAudio device index as a
+string (see docs/audio-devices.md).
 
 Threading: PortAudio calls our callbacks on its own thread. The microphone hands each
 block to the asyncio loop with ``call_soon_threadsafe`` and never blocks; the speaker
@@ -27,6 +28,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import ErrorCode, ZegoError
+from . import pulse
 from .mixer import Mixer
 from .pcm import int16_to_frame
 from .video_sources import list_cameras
@@ -112,9 +114,12 @@ def _default_index(kind: str) -> int | None:
 def list_devices() -> dict[str, list[dict[str, str]]]:
     """ZEGO's ``enumDevices`` shape: microphones, speakers, cameras (V4L2 ``/dev/video*``).
 
-    A ``"default"`` entry comes first in a list when PortAudio reports a default device.
+    A ``"default"`` entry comes first in a list when PortAudio reports a default device;
+    PulseAudio's sources and sinks follow PortAudio's devices when a server answers.
     """
     devices = _query_devices()
+    pulse_devices = (pulse.list_devices() if portaudio_available()
+                     else {"Input": [], "Output": []})
     result: dict[str, list[dict[str, str]]] = {"microphones": [], "speakers": [],
                                                "cameras": list_cameras()}
     for key, kind, channels in (
@@ -127,6 +132,7 @@ def list_devices() -> dict[str, list[dict[str, str]]]:
         for dev in devices:
             if int(dev.get(channels, 0)) > 0:
                 entries.append({"deviceName": str(dev["name"]), "deviceID": str(dev["index"])})
+        entries += pulse_devices["Input" if kind == "input" else "Output"]
     return result
 
 
@@ -172,6 +178,8 @@ def _resolve_device(device_id: str | None, kind: str, channels: int) -> int | No
     if device_id is None or device_id in ("", DEFAULT_DEVICE_ID):
         return None
     what = "microphone" if kind == "input" else "speaker"
+    if pulse.name_of(device_id) is not None:
+        return _pulse_index(device_id, kind, what)
     try:
         index = int(device_id)
     except (TypeError, ValueError):
@@ -191,6 +199,19 @@ def _resolve_device(device_id: str | None, kind: str, channels: int) -> int | No
             f"channel(s), {channels} requested",
         )
     return index
+
+
+def _zego_id(device_id: str | None) -> str:
+    return DEFAULT_DEVICE_ID if device_id in (None, "", DEFAULT_DEVICE_ID) else str(device_id)
+
+
+def _pulse_index(device_id: str, kind: str, what: str) -> int | None:
+    """PortAudio's ``pulse`` device, for a PulseAudio device that exists (None: PortAudio
+    has no ``pulse`` device, and its default one reaches PulseAudio as well)."""
+    listed = pulse.list_devices()["Input" if kind == "input" else "Output"]
+    if device_id not in {d["deviceID"] for d in listed}:
+        raise ZegoError(ErrorCode.DEVICE_CONSTRAINTS, f"no {what} with deviceID {device_id!r}")
+    return next((dev["index"] for dev in _query_devices() if dev["name"] == "pulse"), None)
 
 
 class MicrophoneTrack(MediaStreamTrack):
@@ -216,7 +237,7 @@ class MicrophoneTrack(MediaStreamTrack):
         sd = require_portaudio()
         self._capture_loop = asyncio.get_running_loop()
         self._device_index = _resolve_device(device_id, "input", channels)
-        self._device_id = DEFAULT_DEVICE_ID if self._device_index is None else str(device_id)
+        self._device_id = _zego_id(device_id)
         self.channels = channels
         self.sample_rate = sample_rate
         self.samples_per_frame = sample_rate // 50  # 20 ms, aiortc's packetization time
@@ -230,14 +251,15 @@ class MicrophoneTrack(MediaStreamTrack):
         """Count of PortAudio callbacks that reported input overflow/underflow."""
         self._closed = False
         try:
-            self._stream = sd.RawInputStream(
-                samplerate=sample_rate,
-                blocksize=self.samples_per_frame,
-                device=self._device_index,
-                channels=channels,
-                dtype="int16",
-                callback=self._callback,
-            )
+            with pulse.routed(device_id, "Input"):
+                self._stream = sd.RawInputStream(
+                    samplerate=sample_rate,
+                    blocksize=self.samples_per_frame,
+                    device=self._device_index,
+                    channels=channels,
+                    dtype="int16",
+                    callback=self._callback,
+                )
             self._stream.start()
         except Exception as exc:
             raise ZegoError(
@@ -339,18 +361,19 @@ class SpeakerOutput:
         """Open (not start) an output stream on ``device_id``."""
         sd = require_portaudio()
         index = _resolve_device(device_id, "output", 1)
-        resolved = DEFAULT_DEVICE_ID if index is None else str(device_id)
+        resolved = _zego_id(device_id)
         extra: dict[str, Any] = {} if self.latency is None else {"latency": self.latency}
         try:
-            stream = sd.RawOutputStream(
-                samplerate=self.sample_rate,
-                blocksize=self.blocksize,
-                device=index,
-                channels=1,
-                dtype="int16",
-                callback=self._callback,
-                **extra,
-            )
+            with pulse.routed(device_id, "Output"):
+                stream = sd.RawOutputStream(
+                    samplerate=self.sample_rate,
+                    blocksize=self.blocksize,
+                    device=index,
+                    channels=1,
+                    dtype="int16",
+                    callback=self._callback,
+                    **extra,
+                )
         except Exception as exc:
             raise ZegoError(
                 ErrorCode.DEVICE_UNAVAILABLE, f"cannot open speaker {resolved!r}: {exc}"

@@ -69,6 +69,7 @@ class AdaptiveJitterBuffer:
         self._transits: deque[tuple[float, float]] = deque()  # (arrival, transit)
         self._first_rtp: int | None = None
         self._last_ext: int = 0
+        self._highest_ext: int = 0
         self._next_ts: int | None = None
         self._concealed_run = 0
         self._paused = False
@@ -97,6 +98,7 @@ class AdaptiveJitterBuffer:
     def push(self, rtp_timestamp: int, payload: bytes, arrival: float) -> bool:
         """Add a packet; False when it came too late to play (or twice)."""
         ts = self._extend(rtp_timestamp)
+        self._highest_ext = max(self._highest_ext, ts)
         transit = arrival - ts / self.rate
         if self._paused:  # transit times from before a pause say nothing about now
             self._transits.clear()
@@ -119,6 +121,19 @@ class AdaptiveJitterBuffer:
             if self._next_ts is not None and self._next_ts <= oldest:
                 self._next_ts = min(self._packets)
         return True
+
+    @property
+    def arrived(self) -> int:
+        """Packets that came at all (on time or late), duplicates not counted."""
+        return self.packets + self.late
+
+    @property
+    def lost(self) -> int:
+        """Frames that never came, counted by RTP timestamp (one per FRAME_TICKS up to
+        the highest seen).  Sequence numbers cannot tell: the relay renumbers them."""
+        if self._first_rtp is None:
+            return 0
+        return max(0, self._highest_ext // FRAME_TICKS + 1 - self.arrived)
 
     def _retarget(self) -> None:
         transits = sorted(t for _, t in self._transits)

@@ -58,8 +58,14 @@ class CaptureTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            assert self.local.source is not None
-            frame = await self.local.source.recv()
+            source = self.local.source
+            assert source is not None
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.local.source is not source:  # useAudioDevice swapped it mid-read
+                    continue
+                raise
             assert isinstance(frame, av.AudioFrame)
             self.local.last_frame_at = time.monotonic()
             gain = 0.0 if self.local.muted else self.local.capture_volume / 100

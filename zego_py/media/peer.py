@@ -9,6 +9,7 @@ codec offered, because the relay forwards Opus packets unchanged.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,9 +19,14 @@ from ..errors import ZegoError
 from .ice import gathering_on, new_peer_connection
 from .opus import with_opus_fmtp
 
-__all__ = ["connect_peer", "quality_stats", "retire", "watch_failed"]
+__all__ = ["close_peer", "connect_peer", "quality_stats", "retire", "watch_failed"]
 
 CONNECT_TIMEOUT_S = 10.0
+# How long a close may hold up its caller: with its TURN server gone, aioice retries the
+# allocation's deletion for ~63 s (docs/aiortc-internals.md).
+CLOSE_TIMEOUT_S = 3.0
+
+log = logging.getLogger("zego_py.media")
 
 
 def _prefer_opus(pc: RTCPeerConnection) -> None:
@@ -37,6 +43,7 @@ async def connect_peer(
     *,
     ice_servers: Sequence[dict[str, Any]] | None,
     host_addresses: Sequence[str] | None,
+    transport_policy: str = "all",
     failure_code: int,
     offer_fmtp: dict[str, int] | None = None,
 ) -> RTCPeerConnection:
@@ -46,7 +53,7 @@ async def connect_peer(
     On failure the peer is closed and ZegoError(failure_code) raised, unless the
     exchange itself raised a ZegoError (then its code is kept).
     """
-    pc = new_peer_connection(ice_servers)
+    pc = new_peer_connection(ice_servers, transport_policy)
     connected = asyncio.get_running_loop().create_future()
 
     @pc.on("connectionstatechange")
@@ -73,15 +80,26 @@ async def connect_peer(
         if not ok:
             raise ZegoError(failure_code, "media connection failed (ICE/DTLS)")
     except ZegoError:
-        await pc.close()
+        await close_peer(pc)
         raise
     except TimeoutError:
-        await pc.close()
+        await close_peer(pc)
         raise ZegoError(failure_code, "media connection timed out") from None
     except BaseException:
-        await pc.close()
+        await close_peer(pc)
         raise
     return pc
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """``pc.close()``, waited for at most CLOSE_TIMEOUT_S; past that it finishes in the
+    background (media has stopped by then: aiortc stops the transceivers first)."""
+    closing = asyncio.ensure_future(pc.close())
+    try:
+        await asyncio.wait_for(asyncio.shield(closing), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("a peer connection is still closing after %.0f s (its TURN server "
+                    "gone?): not waiting for it", CLOSE_TIMEOUT_S)
 
 
 def watch_failed(pc: RTCPeerConnection, on_failed: Callable[[], None]) -> None:
@@ -98,7 +116,7 @@ async def retire(pc: RTCPeerConnection | None, task: asyncio.Task[None] | None) 
     if task is not None and task is not asyncio.current_task():
         task.cancel()
     if pc is not None:
-        await pc.close()
+        await close_peer(pc)
 
 
 async def quality_stats(pc: RTCPeerConnection) -> dict[str, dict[str, Any]]:

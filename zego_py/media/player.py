@@ -22,10 +22,11 @@ from ..room import RoomLink
 from ..states import PLAYER
 from .context import IceConfig, MediaContext
 from .opus import decoder_available
-from .peer import connect_peer, quality_stats, watch_failed
+from .peer import close_peer, connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 from .playout import PlayoutTrack
 from .remote_stream import ZegoRemoteStream
+from .remote_track import RemoteAudioTrack
 from .speaker import Speaker
 from .video_inbound import video_params_of
 from .video_playout import VideoPlayoutTrack
@@ -85,10 +86,11 @@ class Player(PeerStream[PlayerState]):
             log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
                         self.stream_id)
         self.remote.start(played)
-        # ZEGO's playerAudioTrackUpdate(streamID, track): the decoded track, on the first
-        # play and each replay.  The remote stream already reads it; take PCM through
-        # audioFrames() or setAudioFrameCallback rather than a second recv() loop.
-        self._ctx.events.emit("playerAudioTrackUpdate", self.stream_id, played)
+        # ZEGO's playerAudioTrackUpdate(streamID, track), on the first play and each
+        # replay: a track of its own (remote_track.py), since the remote stream reads
+        # ``played`` and a second recv() loop on it would steal frames.
+        self._ctx.events.emit("playerAudioTrackUpdate", self.stream_id,
+                              RemoteAudioTrack(self.remote))
 
     async def _negotiate(self) -> None:
         def setup(pc: RTCPeerConnection) -> None:
@@ -103,10 +105,11 @@ class Player(PeerStream[PlayerState]):
 
         pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                 host_addresses=self._ice.host_addresses(),
+                                transport_policy=self._ice.transport_policy(),
                                 failure_code=ErrorCode.PLAY_STREAM_NOT_FOUND,
                                 offer_fmtp={"useinbandfec": 1})
         if not self.live:  # stopped while connecting
-            await pc.close()
+            await close_peer(pc)
             raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, "stopped while connecting")
         self.pc = pc
         watch_failed(pc, self.replay)
@@ -141,13 +144,22 @@ class Player(PeerStream[PlayerState]):
         return (self.state == PlayerState.PLAYING and last is not None
                 and now - last > timeout and self.room.state == RoomState.CONNECTED)
 
+    def publisher_id(self) -> str | None:
+        """The userID of who publishes this stream, when its room announced it."""
+        stream = self.room.streams.get(self.stream_id)
+        user = stream.get("user") if stream else None
+        return str(user["userID"]) if isinstance(user, dict) and "userID" in user else None
+
     async def quality(self, now: float) -> dict[str, Any] | None:
         """playQualityUpdate's stats, or None while not playing."""
         if self.pc is None or self.state != PlayerState.PLAYING:
             return None
         payload = self.playout.payload_bytes if self.playout else None
+        counts = ((self.playout.buffer.arrived, self.playout.buffer.lost) if self.playout
+                  else None)
         return self.meter.play_stats(now, await quality_stats(self.pc), self.remote.level,
-                                     self.muted, payload, video=self.remote.video)
+                                     self.muted, payload, video=self.remote.video,
+                                     arrived_lost=counts)
 
     # ------------------------------------------------------------------ speaker
     def _attach_speaker(self, device_id: str | None) -> None:
@@ -179,4 +191,4 @@ class Player(PeerStream[PlayerState]):
                                              timeout=3)
         await self.remote.stop()
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)

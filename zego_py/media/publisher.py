@@ -24,7 +24,7 @@ from ..states import PUBLISHER
 from .context import IceConfig, MediaContext
 from .local_stream import VideoCaptureTrack, ZegoLocalStream
 from .opus import OpusSettings
-from .peer import connect_peer, quality_stats, watch_failed
+from .peer import close_peer, connect_peer, quality_stats, watch_failed
 from .peer_stream import PeerStream
 
 __all__ = ["Publisher", "opus_settings", "video_codec"]
@@ -121,13 +121,14 @@ class Publisher(PeerStream[PublisherState]):
         try:
             self.pc = await connect_peer(setup, exchange, ice_servers=self._ice.servers(),
                                          host_addresses=self._ice.host_addresses(),
+                                         transport_policy=self._ice.transport_policy(),
                                          failure_code=ErrorCode.PUBLISH_INNER_ERROR,
                                          offer_fmtp=self.settings.fmtp())
         except ZegoError as exc:
             self._failed(exc)
             return
         if not self.live:  # stopped while connecting
-            await self.pc.close()
+            await close_peer(self.pc)
             return
         watch_failed(self.pc, self.republish)
         self.transition("connected")
@@ -172,4 +173,4 @@ class Publisher(PeerStream[PublisherState]):
             except ZegoError as exc:
                 log.info("unpublish %s: %s", self.stream_id, exc)
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)

@@ -12,15 +12,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["QualityMeter"]
+__all__ = ["UNKNOWN", "QualityMeter", "network_level", "worst_level"]
+
+# ZEGO Web's QualityGrade (networkQuality, audioQuality): -1 unknown, 0 excellent, 1 good,
+# 2 middle, 3 poor, 4 die.  (ZEGO's native SDKs' ZegoStreamQualityLevel says 5 for unknown.)
+DIE, UNKNOWN = 4, -1
+LOSS_LIMITS_PCT = (1.0, 3.0, 8.0, 15.0)  # below the n-th limit: level n
+RTT_LIMITS_MS = (100.0, 200.0, 400.0, 800.0)
 
 
-def _quality_grade(loss_rate: float) -> int:
-    """ZEGO's scale: 0 excellent ... 4 very poor, from the packet loss rate (%)."""
-    for grade, limit in enumerate((1.0, 3.0, 8.0, 15.0)):
-        if loss_rate < limit:
+def _grade(value: float, limits: tuple[float, ...]) -> int:
+    for grade, limit in enumerate(limits):
+        if value < limit:
             return grade
-    return 4
+    return DIE
+
+
+def _quality_grade(loss_rate: float, rtt_ms: float | None = None) -> int:
+    """ZEGO's scale: 0 excellent ... 4 very poor, from the loss rate (%) and the round
+    trip (ms) when known: the worse of the two."""
+    grade = _grade(loss_rate, LOSS_LIMITS_PCT)
+    return grade if rtt_ms is None else max(grade, _grade(rtt_ms, RTT_LIMITS_MS))
+
+
+def network_level(meter: QualityMeter, rtt_ms: float | None) -> int:
+    """networkQuality's level for one stream's last interval, the worse of its audio and
+    video RTP streams (those that ever carried a packet): UNKNOWN before there is an
+    interval, DIE when not a packet came (or was sent) in it."""
+    measured = [r for r in (meter.audio, meter.video) if r.loss_rate is not None]
+    if not measured:
+        return UNKNOWN
+    carrying = [r for r in measured if r.last_packets > 0] or measured
+    if all(r.interval_packets == 0 for r in carrying):
+        return DIE
+    return max(_quality_grade(r.loss_rate or 0.0, rtt_ms) for r in carrying
+               if r.interval_packets > 0)
+
+
+def worst_level(levels: list[int]) -> int:
+    """The worst known level (UNKNOWN only when none is known)."""
+    known = [level for level in levels if level != UNKNOWN]
+    return max(known) if known else UNKNOWN
 
 
 def _video_zero() -> dict[str, Any]:
@@ -56,6 +88,9 @@ class _Rates:
     last_lost: int = 0
     last_time: float | None = None
     last_frames: int = 0
+    # the latest interval, for networkQuality (None: no interval yet)
+    loss_rate: float | None = None
+    interval_packets: int = 0
 
     def frame_rate(self, now: float, frames: int) -> float:
         """Frames per second since the previous call (call before ``update``)."""
@@ -76,6 +111,7 @@ class _Rates:
             interval_lost = max(0, lost - self.last_lost)
             expected = (packets - self.last_packets) + interval_lost
             loss_rate = 100.0 * interval_lost / expected if expected > 0 else 0.0
+            self.loss_rate, self.interval_packets = loss_rate, packets - self.last_packets
         self.last_bytes, self.last_packets, self.last_lost, self.last_time = (
             total_bytes, packets, lost, now)
         return bitrate, fps, loss_rate, interval_lost
@@ -87,6 +123,7 @@ class QualityMeter:
 
     audio: _Rates = field(default_factory=_Rates)
     video: _Rates = field(default_factory=_Rates)
+    rtt_ms: float | None = None  # RTCP's round trip, publishers only (aiortc's receivers have none)
 
     def _video_fields(self, now: float, frames: int, width: int, height: int,
                       total_bytes: int, packets: int, lost: int, codec: str,
@@ -108,6 +145,8 @@ class QualityMeter:
         lost = int(remote.get("packetsLost", 0) or 0)
         bitrate, fps, loss_rate, _ = self.audio.update(
             now, int(out.get("bytesSent", 0)), int(out.get("packetsSent", 0)), lost)
+        rtt_s = remote.get("roundTripTime")
+        self.rtt_ms = float(rtt_s) * 1000 if rtt_s is not None else None
         video_stats = _video_zero()
         if video is not None:
             vout = stats.get("video:outbound-rtp", {})
@@ -133,12 +172,18 @@ class QualityMeter:
 
     def play_stats(self, now: float, stats: dict[str, dict[str, Any]], level: float,
                    muted: bool, payload_bytes: int | None = None, *,
-                   video: _ReceivedVideo | None = None) -> dict[str, Any]:
+                   video: _ReceivedVideo | None = None,
+                   arrived_lost: tuple[int, int] | None = None) -> dict[str, Any]:
         """``payload_bytes``: Opus bytes received so far, when our receive path counts
-        them; the bitrate then matches the sender's (payload only)."""
+        them; the bitrate then matches the sender's (payload only).  ``arrived_lost``:
+        packets that came and frames that never did, by RTP timestamp (our jitter
+        buffer's count), which also sees what was lost before the relay's sender: the
+        relay renumbers sequence numbers, so inbound-rtp's packetsLost cannot."""
         inbound = stats.get("inbound-rtp", {})
         lost = int(inbound.get("packetsLost", 0) or 0)
         received = int(inbound.get("packetsReceived", 0) or 0)
+        if arrived_lost is not None:
+            received, lost = arrived_lost
         # aiortc's inbound-rtp has no bytesReceived; without our own count the transport's
         # (RTP headers, SRTP tags and RTCP included: ~40 % more) is the closest it offers.
         # (none at all for a video-only play: the transport's bytes would be video's)

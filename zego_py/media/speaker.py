@@ -71,6 +71,14 @@ class Speaker:
                 return False
         return True
 
+    def device_gone(self, device_id: str) -> bool:
+        """The output device went away: play on the default one.  True when it was ours
+        (whether or not the default one opened: useAudioOutputDevice's log says)."""
+        if self._device != device_id:
+            return False
+        self.use_device(None)
+        return True
+
     def close(self) -> None:
         if self._output is not None:
             self._output.close()
