@@ -356,12 +356,16 @@ class MediaController:
             self._emit_network_quality(up, down, remote_up)
 
     def _watch_capture(self, pub: Publisher) -> None:
+        """A muted or video-only publish is silent by design: not ZEGO's 1002."""
         local, loudest = pub.local, pub.local.loudest
         local.loudest = 0.0
-        if not local.muted:
+        if not local.muted and local.source is not None:
             self._exception(local, ExceptionCode.captureVolumeToLow, loudest < LOW_LEVEL)
 
     def _watch_receive(self, play: Player) -> None:
+        """A play that asked for no audio decodes none: not ZEGO's 1007."""
+        if "audio" not in play.kinds:
+            return
         remote, loudest = play.remote, play.remote.loudest
         remote.loudest = 0.0
         decoded = remote.frames_received
