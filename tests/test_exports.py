@@ -21,6 +21,8 @@ muteAllPlayAudioStreams enumDevices getMicrophones getSpeakers getCameras useAud
 useAudioOutputDevice setSoundLevelDelegate mutePublishStreamVideo mutePlayStreamVideo
 muteAllPlayVideoStreams setVideoConfig useVideoDevice
 switchRoom sendTransparentMessage
+setCaptureVolume setAudioConfig checkAudioTrackIsActive getPublishingStreamQuality
+getPlayingStreamQuality setCaptureAudioFrameCallback setAudioFrameCallback
 """.split()
 
 PROMISE_METHODS = """
@@ -31,6 +33,8 @@ useVideoDevice enumDevices
 getMicrophones getSpeakers getCameras useAudioDevice
 useAudioOutputDevice checkSystemRequirements
 switchRoom sendTransparentMessage
+setCaptureVolume setAudioConfig checkAudioTrackIsActive setCaptureAudioFrameCallback
+setAudioFrameCallback
 """.split()
 
 
@@ -100,8 +104,8 @@ def test_every_zego_method_is_mirrored_with_the_right_kind() -> None:
 def test_events_match_zegos_names() -> None:
     assert {"roomStateUpdate", "roomUserUpdate", "roomStreamUpdate", "publisherStateUpdate",
             "playerStateUpdate", "IMRecvBroadcastMessage", "tokenWillExpire",
-            "remoteMicStatusUpdate", "soundLevelUpdate", "recvRoomTransparentMessage"
-            } <= EVENT_NAMES
+            "remoteMicStatusUpdate", "soundLevelUpdate", "recvRoomTransparentMessage",
+            "exceptionUpdate", "playerAudioTrackUpdate"} <= EVENT_NAMES
 
 
 def _imports(nodes: list[ast.stmt], package: str) -> set[str]:

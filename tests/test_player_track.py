@@ -27,12 +27,14 @@ async def _tone_of(track: Any, frames: int = 50) -> np.ndarray:
 async def test_each_new_player_track_carries_the_stream(harness: Harness) -> None:
     alice, a = await harness.joined("alice")
     bob, b = await harness.joined("bob")
+    a.attach(alice, "playerAudioTrackUpdate")
     b.attach(bob, "playerAudioTrackUpdate")
     await publish_tone(alice, a, "s1", 440)
     await bob.startPlayingStream("s1", {"speaker": False})
     assert [e[0] for e in b["playerAudioTrackUpdate"]] == ["s1"]
     first = b["playerAudioTrackUpdate"][0][1]
-    assert first.kind == "audio"
+    assert first.kind == "audio" and first.readyState == "live"
+    assert a["playerAudioTrackUpdate"] == []  # publishing gets no player track
     assert tones_present(await _tone_of(first), [440.0, 880.0]) == {440.0}
 
     bob._media._players["s1"].replay()  # a new peer, as after a reconnect

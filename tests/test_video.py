@@ -599,10 +599,14 @@ async def test_a_video_only_play_reports_video_not_audio(
         harness: Harness, pushers: list[asyncio.Task[None]]) -> None:
     alice, a = await harness.joined("alice")
     bob, b = await harness.joined("bob")
+    a.attach(alice, "exceptionUpdate")
+    b.attach(bob, "exceptionUpdate")
     _, pusher = await publish_video(alice, a, "cam")
     pushers.append(pusher)
     await bob.startPlayingStream("cam", {"speaker": False, "audio": False})
     await wait_until(lambda: len(b["playQualityUpdate"]) >= 2, timeout=8, what="2 reports")
+    # no audio by design is not a silent microphone (1002) nor an audio decoder failing (1007)
+    assert a["exceptionUpdate"] == [] and b["exceptionUpdate"] == []
     stats = b["playQualityUpdate"][-1][1]
     assert stats["audio"]["audioBitrate"] == 0 and stats["audio"]["audioFPS"] == 0
     assert stats["video"]["videoBitrate"] > 10 and FPS * 0.8 <= stats["video"]["videoFPS"]

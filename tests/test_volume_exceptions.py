@@ -1,47 +1,96 @@
-"""exceptionUpdate(stream, {code, message}): a silent capture and a silent played stream
-are reported after LOW_AFTER_S, and again when sound comes back."""
+"""exceptionUpdate(stream, {code, message}) with ZEGO Web's audio ExceptionCodes, from
+the 3 s quality loop (media/exception_watch.py): the rule sans I/O, then a dead, a live
+and a silent capture seen at both ends of a call, with checkAudioTrackIsActive."""
 
 from __future__ import annotations
 
 import asyncio
 
+import av
 import pytest
-from conftest import Harness, wait_until
-from test_media import publish_tone
+from aiortc import MediaStreamTrack
+from conftest import Harness, Recorder, wait_until
+from test_audio_controls import call
 
-from zego_py.media.volume_watch import LOW_AFTER_S, SilenceTracker
+from zego_py import ErrorCode, ZegoError
+from zego_py.media.exception_watch import ExceptionCode, ExceptionWatch
+from zego_py.media.sources import ToneSource
 
-pytestmark = pytest.mark.timeout(60)
-
-
-def test_silence_tracker_reports_once_each_way() -> None:
-    tracker = SilenceTracker((1002, 2002))
-    assert [tracker.sample(0.0, t) for t in (0.0, 1.0, 4.9)] == [None, None, None]
-    assert tracker.sample(0.0, 5.0) == 1002
-    assert tracker.sample(0.0, 9.0) is None  # once
-    assert tracker.sample(12.0, 10.0) == 2002
-    assert tracker.sample(0.0, 11.0) is None  # the clock starts again
-    tracker.reset()
-    assert tracker.sample(0.0, 15.0) is None
+pytestmark = pytest.mark.timeout(90)
 
 
-async def test_silent_then_audible_stream_is_reported_on_both_ends(harness: Harness) -> None:
-    alice, a = await harness.joined("alice")
-    bob, b = await harness.joined("bob")
-    a.attach(alice, "exceptionUpdate")
-    b.attach(bob, "exceptionUpdate")
-    tone = await publish_tone(alice, a, "s1", 440, amplitude=0.0)
-    remote = await bob.startPlayingStream("s1", {"speaker": False})
-    local = alice._media._publishers["s1"].local
-    await wait_until(lambda: a["exceptionUpdate"] and b["exceptionUpdate"],
-                     timeout=LOW_AFTER_S + 5, what="the volume-too-low reports")
-    assert a["exceptionUpdate"] == [(local, {"code": 1002, "message": "captureVolumeToLow"})]
-    assert b["exceptionUpdate"] == [(remote, {"code": 1006, "message": "receiveVolumeToLow"})]
+class Stream:
+    """Anything weakly referable stands for a stream here."""
 
-    tone.amplitude = 0.3
-    await wait_until(lambda: len(a["exceptionUpdate"]) == 2 and len(b["exceptionUpdate"]) == 2,
-                     timeout=5, what="the back-to-normal reports")
-    assert a["exceptionUpdate"][1] == (local, {"code": 2002, "message": "captureVolumeNormal"})
-    assert b["exceptionUpdate"][1] == (remote, {"code": 2006, "message": "receiveVolumeNormal"})
-    await asyncio.sleep(1.5)
-    assert len(a["exceptionUpdate"]) == 2 and len(b["exceptionUpdate"]) == 2  # no repeats
+
+def test_watch_reports_each_start_and_end_once_per_stream() -> None:
+    watch, one, two = ExceptionWatch(), Stream(), Stream()
+    low = ExceptionCode.captureVolumeToLow
+    assert watch.update(one, low, False) is None  # normal from the start: nothing to say
+    assert watch.update(one, low, True) == {"code": 1002, "message": "captureVolumeToLow"}
+    assert watch.update(one, low, True) is None  # once
+    assert watch.update(two, low, True) == {"code": 1002, "message": "captureVolumeToLow"}
+    assert watch.update(one, low, False) == {"code": 2002, "message": "captureVolumeNormal"}
+    assert watch.update(one, low, False) is None
+    assert watch.update(two, ExceptionCode.receiveAudioDecodedFail, True) == {
+        "code": 1007, "message": "receiveAudioDecodedFail"}
+
+
+class GatedTone(MediaStreamTrack):
+    """A ToneSource that yields nothing until ``gate`` is set: a dead capture device."""
+
+    kind = "audio"
+
+    def __init__(self, freq: float) -> None:
+        super().__init__()
+        self.tone = ToneSource(freq, 0.3)
+        self.gate = asyncio.Event()
+
+    async def recv(self) -> av.AudioFrame:
+        await self.gate.wait()
+        return await self.tone.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        self.tone.stop()
+
+
+async def test_exception_update_follows_dead_live_and_silent_audio(harness: Harness) -> None:
+    """exceptionUpdate(stream, {code, message}) with ZEGO's codes: no audio at all (1002
+    at the publisher, 1007 at the listener), audio (2002, 2007), capture volume 0 (1002,
+    1006 decoded but silent) and back (2002, 2006)."""
+    source = GatedTone(440.0)
+    alice, a, local, _, b, remote = await call(harness, source)
+
+    def codes(rec: Recorder, stream: object) -> list[int]:
+        return [data["code"] for s, data in rec["exceptionUpdate"] if s is stream]
+
+    async def until(rec: Recorder, stream: object, code: int) -> None:
+        await wait_until(lambda: code in codes(rec, stream), timeout=10, what=f"code {code}")
+
+    await until(b, remote, 1007)
+    await until(a, local, 1002)
+    assert not await alice.checkAudioTrackIsActive(local)  # published, but no frames
+    assert b["exceptionUpdate"][0][1] == {"code": 1007, "message": "receiveAudioDecodedFail"}
+
+    source.gate.set()
+    await until(b, remote, 2007)
+    await until(a, local, 2002)
+    assert await alice.checkAudioTrackIsActive(local)
+    assert 1006 not in codes(b, remote)  # a 440 Hz tone is not "too low"
+
+    await alice.setCaptureVolume(local, 0)
+    await wait_until(lambda: codes(a, local).count(1002) == 2, timeout=10, what="1002 again")
+    await until(b, remote, 1006)
+    await alice.setCaptureVolume(local, 100)
+    await until(b, remote, 2006)
+    await wait_until(lambda: codes(a, local).count(2002) == 2, timeout=10, what="2002 again")
+    print(f"\nexceptionUpdate at alice: {codes(a, local)}, at bob: {codes(b, remote)}")
+    assert codes(b, remote) == [1007, 2007, 1006, 2006]
+    assert codes(a, local) == [1002, 2002, 1002, 2002]
+
+    alice.destroyStream(local)
+    assert not await alice.checkAudioTrackIsActive(local)
+    with pytest.raises(ZegoError) as bad:
+        await alice.checkAudioTrackIsActive(remote)  # ZEGO: createStream's streams only
+    assert bad.value.code == ErrorCode.INPUT_PARAM_ERROR

@@ -762,6 +762,73 @@ class ZegoExpressEngine(ZegoUnsupportedCalls):
     async def checkSystemRequirements(self, checkType: str | None = None) -> dict[str, Any]:  # noqa: N802, N803
         return devices.check_system_requirements()
 
+    # ------------------------------------------------------------------ audio controls
+    async def setCaptureVolume(self, localStream: Any, volume: int) -> ZegoServerResponse:  # noqa: N802, N803
+        """Capture volume in percent, applied before the level meter and the encoder.
+
+        ZEGO documents 0..100 (100 unchanged, 0 silence); up to 200 amplifies, saturating
+        at full scale instead of wrapping.  Raises 1100001 for another value or an object
+        that did not come from createStream.
+        """
+        self._media.set_capture_volume(localStream, volume)
+        return {"errorCode": 0, "extendedData": ""}
+
+    async def setAudioConfig(self, localStream: Any,  # noqa: N802, N803
+                             config: dict[str, bool]) -> ZegoServerResponse:
+        """``{ANS, AGC, AEC}`` on a microphone stream after createStream, live.
+
+        The engine's microphone streams share one echo canceller (its reference is the
+        one speaker mix), so the stages change for all of them; a stage switched on
+        starts learning afresh.  Raises 1100001 for a stream that is not a microphone,
+        a bad config, or when the ``aec`` extra (pywebrtc-audio) is missing.
+        """
+        self._media.set_audio_config(localStream, config)
+        return {"errorCode": 0, "extendedData": ""}
+
+    async def checkAudioTrackIsActive(self, stream: Any) -> bool:  # noqa: N802
+        """Whether a createStream stream's audio track works: its source is live and, while
+        it is published, it delivered a frame within the last second.  Raises 1100001
+        for anything else (ZEGO: only for createStream's local streams)."""
+        return self._media.check_audio_track_active(stream)
+
+    def getPublishingStreamQuality(self, streamID: str) -> dict[str, Any] | None:  # noqa: N802, N803
+        """The latest publishQualityUpdate stats of a stream being published, or None.
+
+        ZEGO returns its latest 3 s report too (hence its advice not to call it more
+        often): stats are rates over the interval between two reports, so there is
+        nothing to return before the first report, nor once publishing stopped.
+        """
+        return self._media.publishing_quality(streamID)
+
+    def getPlayingStreamQuality(self, streamID: str) -> dict[str, Any] | None:  # noqa: N802, N803
+        """The latest playQualityUpdate stats of a stream being played, or None (as
+        getPublishingStreamQuality)."""
+        return self._media.playing_quality(streamID)
+
+    async def setCaptureAudioFrameCallback(self, localStream: Any,  # noqa: N802, N803
+                                           callback: Callable[[dict[str, Any]], Any] | None,
+                                           options: dict[str, Any] | None = None
+                                           ) -> ZegoServerResponse:
+        """PCM of what a local stream sends (after processing and capture volume), as
+        ZEGO's ``ZegoAudioFrame`` ``{channels, channelCount, sampleRate}``.
+
+        ``options`` are ZEGO's AudioFrameOptions (``sampleRate``, ``channelCount``,
+        ``frameSize`` samples per channel, ``bitDepth`` 32 float / 16 int); frames flow
+        while the stream is published.  ``callback`` may be sync (run on its own thread)
+        or ``async def`` (run on the engine's loop); one that falls 1 s behind loses
+        frames, logged, and never delays the stream.  ``None`` stops delivery.
+        """
+        self._media.set_capture_frame_callback(localStream, callback, options)
+        return {"errorCode": 0, "extendedData": ""}
+
+    async def setAudioFrameCallback(self, streamID: str,  # noqa: N802, N803
+                                    callback: Callable[[dict[str, Any]], Any] | None,
+                                    options: dict[str, Any] | None = None) -> ZegoServerResponse:
+        """PCM of a played stream as it is decoded (as setCaptureAudioFrameCallback);
+        raises 1004002 when the stream is not being played.  ``None`` stops delivery."""
+        self._media.set_play_frame_callback(streamID, callback, options)
+        return {"errorCode": 0, "extendedData": ""}
+
 
 def _log_task_error(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:

@@ -48,8 +48,8 @@ EventName = Literal[
     "networkQuality",  # (userID, upQuality, downQuality): "" is this engine; -1..4
     "audioDeviceStateChanged",  # (updateType, deviceType "Input"|"Output", deviceInfo)
     "deviceError",  # (errorCode, deviceName): the device in use went away
+    "exceptionUpdate",  # (stream, {code, message}): media/exception_watch.py
     "playerAudioTrackUpdate",  # (streamID, track): a played stream's (new) audio track
-    "exceptionUpdate",  # (stream, {code, message}): e.g. 1002 captureVolumeToLow, 2002 normal
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

@@ -68,6 +68,7 @@ class AudioProcessing:
                  auto_gain_control: bool, sample_rate: int = SAMPLE_RATE,
                  render_prefill_ms: int = 40, max_render_ms: int = 300) -> None:
         self._apm = processor
+        self._ns_level, self._stream_delay_ms = 2, 0
         self.echo_cancellation = echo_cancellation
         self.noise_suppression = noise_suppression
         self.auto_gain_control = auto_gain_control
@@ -94,17 +95,56 @@ class AudioProcessing:
         stages are off."""
         if not (echo_cancellation or noise_suppression or auto_gain_control):
             return None
-        module = _module()
-        if module is None:
+        return cls.create_switchable(echo_cancellation=echo_cancellation,
+                                     noise_suppression=noise_suppression,
+                                     auto_gain_control=auto_gain_control, ns_level=ns_level,
+                                     stream_delay_ms=stream_delay_ms, sample_rate=sample_rate)
+
+    @classmethod
+    def create_switchable(cls, *, echo_cancellation: bool, noise_suppression: bool,
+                          auto_gain_control: bool, ns_level: int = 2, stream_delay_ms: int = 0,
+                          sample_rate: int = SAMPLE_RATE) -> AudioProcessing | None:
+        """Like ``create``, but all stages off gives a processor that passes audio through
+        until ``configure`` turns one on (setAudioConfig after createStream).  None only
+        when the package is missing."""
+        if _module() is None:
             return None
-        processor = module.AudioProcessor(
-            sample_rate=sample_rate, num_channels=1,
-            echo_cancellation=echo_cancellation, noise_suppression=noise_suppression,
-            auto_gain_control=auto_gain_control, high_pass_filter=True,
-            ns_level=ns_level, stream_delay_ms=stream_delay_ms)
-        return cls(processor, echo_cancellation=echo_cancellation,
-                   noise_suppression=noise_suppression, auto_gain_control=auto_gain_control,
-                   sample_rate=sample_rate)
+        stages = {"echo_cancellation": echo_cancellation,
+                  "noise_suppression": noise_suppression,
+                  "auto_gain_control": auto_gain_control}
+        apm = cls(None, sample_rate=sample_rate, **stages)
+        apm._ns_level, apm._stream_delay_ms = ns_level, stream_delay_ms
+        apm._apm = apm._new_processor()
+        return apm
+
+    def _new_processor(self) -> Any:
+        """pywebrtc-audio fixes the stages at construction: None when all are off."""
+        if not (self.echo_cancellation or self.noise_suppression or self.auto_gain_control):
+            return None
+        return _module().AudioProcessor(
+            sample_rate=self.sample_rate, num_channels=1,
+            echo_cancellation=self.echo_cancellation, noise_suppression=self.noise_suppression,
+            auto_gain_control=self.auto_gain_control, high_pass_filter=True,
+            ns_level=self._ns_level, stream_delay_ms=self._stream_delay_ms)
+
+    @property
+    def active(self) -> bool:
+        """Whether any stage runs (otherwise ``ProcessedTrack`` passes frames through)."""
+        return self._apm is not None
+
+    def configure(self, *, echo_cancellation: bool, noise_suppression: bool,
+                  auto_gain_control: bool) -> None:
+        """Change the stages live (setAudioConfig), on the capture thread (the loop).
+
+        pywebrtc-audio cannot switch a stage of a running processor, so a new one takes
+        over at the next 10 ms block: its echo path and noise estimate start afresh
+        (AEC3 re-converges in about a second); the echo reference FIFO carries on.
+        """
+        wanted = (echo_cancellation, noise_suppression, auto_gain_control)
+        if wanted == (self.echo_cancellation, self.noise_suppression, self.auto_gain_control):
+            return
+        self.echo_cancellation, self.noise_suppression, self.auto_gain_control = wanted
+        self._apm = self._new_processor()
 
     def describe(self) -> str:
         """E.g. "AEC+NS+AGC"."""
@@ -186,13 +226,16 @@ class AudioProcessing:
         return out[:data.size]
 
     def _process_block(self, near: np.ndarray) -> np.ndarray:
+        if self._apm is None:  # every stage switched off: pass through
+            return near.copy()
         if self.echo_cancellation:
             return np.asarray(self._apm.process(near, self._pop_render()), dtype=np.int16)
         return np.asarray(self._apm.process(near), dtype=np.int16)
 
     def reset(self) -> None:
         """Forget the echo path and noise estimates (e.g. after changing device)."""
-        self._apm.reset()
+        if self._apm is not None:
+            self._apm.reset()
         with self._render_lock:
             self._render.clear()
             self._render_len = 0
@@ -216,8 +259,9 @@ class ProcessedTrack(MediaStreamTrack):
             raise MediaStreamError
         frame = await self.source.recv()
         assert isinstance(frame, av.AudioFrame)
-        if frame.sample_rate != self.apm.sample_rate:
-            return frame  # not ours to process (the processor was made for another rate)
+        if frame.sample_rate != self.apm.sample_rate or not self.apm.active:
+            # not ours to process (another rate), or every stage is off (setAudioConfig)
+            return frame
         pcm = frame_to_mono_int16(frame)
         return int16_to_frame(self.apm.process_capture(pcm), frame.pts, frame.sample_rate)
 

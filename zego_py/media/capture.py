@@ -128,25 +128,53 @@ class LocalStreams:
         ZEGO's camera flags (AEC and AGC on by default, ANS off), when the optional
         ``aec`` extra (pywebrtc-audio) is installed.  The echo reference is the speaker
         mix, taken on the PortAudio thread as it goes to the device."""
-        wanted = {"echo_cancellation": bool(cfg.get("AEC", True)),
-                  "noise_suppression": bool(cfg.get("ANS", False)),
-                  "auto_gain_control": bool(cfg.get("AGC", True))}
-        if not any(wanted.values()):
-            return mic
+        wanted = _stages(cfg)
         if not aec.available():
-            if not self._warned_no_aec:
+            if any(wanted.values()) and not self._warned_no_aec:
                 self._warned_no_aec = True
                 log.warning("no echo cancellation (%s): use headphones", aec.INSTALL_HINT)
             return mic
+        # Always wrapped (passing through while every stage is off), so that
+        # setAudioConfig can switch stages on later without touching the publish.
         if self._apm is None:
-            self._apm = aec.AudioProcessing.create(**wanted)
+            self._apm = aec.AudioProcessing.create_switchable(**wanted)
         assert self._apm is not None
         return aec.ProcessedTrack(mic, self._apm)
+
+    def set_audio_config(self, local: ZegoLocalStream, config: dict[str, Any]) -> None:
+        """setAudioConfig: ANS/AGC/AEC on a microphone stream, live.
+
+        The engine's microphone streams share one processor (its echo reference is the
+        one speaker mix), so the stages change for all of them; a flag left out keeps
+        its current value.
+        """
+        if not isinstance(local, ZegoLocalStream) or local not in self._streams:
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream")
+        if not isinstance(config, dict) or not all(
+                isinstance(config.get(k, False), bool) for k in ("ANS", "AGC", "AEC")):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "config is {ANS, AGC, AEC: bool}")
+        if local.kind != "microphone":
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
+                            "ANS/AGC/AEC apply to microphone streams only")
+        local.processing.update({k: config[k] for k in ("AEC", "ANS", "AGC") if k in config})
+        if self._apm is None:  # the aec extra is missing: nothing can process
+            if any(_stages(local.processing).values()):
+                raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
+                                f"no audio processing installed: {aec.INSTALL_HINT}")
+            return
+        self._apm.configure(**_stages(local.processing))
 
     def echo_reference(self, pcm: np.ndarray) -> None:
         """The speaker mix as it goes to the device (on the PortAudio thread)."""
         if self._apm is not None:
             self._apm.push_render(pcm)
+
+
+def _stages(cfg: dict[str, Any]) -> dict[str, bool]:
+    """ZEGO's camera flags as processing stages: AEC and AGC on by default, ANS off."""
+    return {"echo_cancellation": bool(cfg.get("AEC", True)),
+            "noise_suppression": bool(cfg.get("ANS", False)),
+            "auto_gain_control": bool(cfg.get("AGC", True))}
 
 
 _CUSTOM_HINT = ("custom source must be a file path, an audio or video track (AudioSource, "

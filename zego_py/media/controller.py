@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .. import validation
@@ -20,6 +23,8 @@ from ..room import RoomLink
 from .capture import LocalStreams
 from .context import IceConfig, MediaContext
 from .device_watch import follow_devices
+from .exception_watch import LOW_LEVEL, ExceptionCode, ExceptionWatch
+from .frame_callback import AudioFrameOptions, AudioFrameTap
 from .local_stream import ZegoLocalStream
 from .peer_stream import PeerStream
 from .player import Player
@@ -28,13 +33,14 @@ from .quality import UNKNOWN, network_level, worst_level
 from .remote_stream import ZegoRemoteStream
 from .speaker import Speaker
 from .video_sources import check_video_bitrate, check_video_size, video_preset
-from .volume_watch import VolumeWatch
 
 __all__ = ["MediaController"]
 
 log = logging.getLogger("zego_py.media")
 
 QUALITY_INTERVAL_S = 3.0
+MAX_CAPTURE_VOLUME = 200  # ZEGO documents 0..100; above 100 amplifies (saturating)
+ACTIVE_WITHIN_S = 1.0  # checkAudioTrackIsActive: a published stream read a frame this recently
 
 
 class MediaController:
@@ -49,8 +55,11 @@ class MediaController:
         self._level_interval_s: float | None = None
         self._quality_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        # each stream's latest publishQualityUpdate / playQualityUpdate, for the getters
+        self._quality: weakref.WeakKeyDictionary[PeerStream[Any], dict[str, Any]] = (
+            weakref.WeakKeyDictionary())
+        self._exceptions = ExceptionWatch()
         self._device_task: asyncio.Task[None] | None = None
-        self._volumes = VolumeWatch(ctx.events.emit)
 
     def on_login(self, room: RoomLink, data: dict[str, Any]) -> None:
         """The server may hand out ICE servers and host addresses at login."""
@@ -123,6 +132,52 @@ class MediaController:
         check_video_size(*(size or (2, 2)), rate or 1, ErrorCode.INPUT_PARAM_ERROR)
         check_video_bitrate(bitrate, ErrorCode.INPUT_PARAM_ERROR)
         local.video_size, local.video_rate, local.video_bitrate_kbps = size, rate, bitrate
+    def _as_local(self, local: Any) -> ZegoLocalStream:
+        if not isinstance(local, ZegoLocalStream):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "localStream must come from createStream")
+        return local
+
+    def set_capture_volume(self, local: Any, volume: Any) -> None:
+        stream = self._as_local(local)
+        if (isinstance(volume, bool) or not isinstance(volume, (int, float))
+                or not 0 <= volume <= MAX_CAPTURE_VOLUME):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR,
+                            f"volume must be a number in 0..{MAX_CAPTURE_VOLUME}")
+        stream.capture_volume = volume
+
+    def set_audio_config(self, local: Any, config: Any) -> None:
+        self._local.set_audio_config(self._as_local(local), config)
+
+    def check_audio_track_active(self, stream: Any) -> bool:
+        """Live source and, while published, a frame read within ACTIVE_WITHIN_S."""
+        local = self._as_local(stream)
+        if local.source is None or local.source.readyState != "live":
+            return False  # no audio track (a video-only stream), or it ended
+        published = any(p.local is local and p.state == PublisherState.PUBLISHING
+                        for p in self._publishers.values())
+        return not published or (local.last_frame_at is not None
+                                 and time.monotonic() - local.last_frame_at < ACTIVE_WITHIN_S)
+
+    def set_capture_frame_callback(self, local: Any, callback: Callable[..., Any] | None,
+                                   options: Any) -> None:
+        stream = self._as_local(local)
+        stream.set_frame_tap(self._frame_tap(callback, options, stream.id))
+
+    def set_play_frame_callback(self, stream_id: str, callback: Callable[..., Any] | None,
+                                options: Any) -> None:
+        play = self._players.get(stream_id)
+        if play is None:
+            raise ZegoError(ErrorCode.PLAY_STREAM_NOT_FOUND, f"not playing {stream_id}")
+        play.remote.set_frame_tap(self._frame_tap(callback, options, stream_id))
+
+    @staticmethod
+    def _frame_tap(callback: Callable[..., Any] | None, options: Any, name: str
+                   ) -> AudioFrameTap | None:
+        if callback is None:
+            return None
+        if not callable(callback):
+            raise ZegoError(ErrorCode.INPUT_PARAM_ERROR, "callback must be callable or None")
+        return AudioFrameTap(callback, AudioFrameOptions.parse(options), name=name)
 
     def _mute_changed(self) -> None:
         for pub in self._publishers.values():
@@ -272,7 +327,6 @@ class MediaController:
                     log.warning("no media on %s for %.0f s: playing it again",
                                 play.stream_id, timeout)
                     play.replay()
-            self._volumes.check(now, self._publishers.values(), self._players.values())
 
     async def _quality_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -282,20 +336,63 @@ class MediaController:
             for pub in list(self._publishers.values()):
                 stats = await pub.quality(loop.time())
                 if stats is not None:
+                    self._quality[pub] = stats
                     self._ctx.events.emit("publishQualityUpdate", pub.stream_id, stats)
+                    self._watch_capture(pub)
                     up.append(network_level(pub.meter, pub.meter.rtt_ms))
             down: list[int] = []
             remote_up: dict[str, list[int]] = {}
             for play in list(self._players.values()):
                 stats = await play.quality(loop.time())
                 if stats is not None:
+                    self._quality[play] = stats
                     self._ctx.events.emit("playQualityUpdate", play.stream_id, stats)
+                    self._watch_receive(play)
                     down.append(network_level(play.meter, play.room.link.latency_ms))
                     publisher = play.publisher_id()
                     if publisher is not None:
                         remote_up.setdefault(publisher, []).append(
                             network_level(play.meter, None))
             self._emit_network_quality(up, down, remote_up)
+
+    def _watch_capture(self, pub: Publisher) -> None:
+        """A muted or video-only publish is silent by design: not ZEGO's 1002."""
+        local, loudest = pub.local, pub.local.loudest
+        local.loudest = 0.0
+        if not local.muted and local.source is not None:
+            self._exception(local, ExceptionCode.captureVolumeToLow, loudest < LOW_LEVEL)
+
+    def _watch_receive(self, play: Player) -> None:
+        """A play that asked for no audio decodes none: not ZEGO's 1007."""
+        if "audio" not in play.kinds:
+            return
+        remote, loudest = play.remote, play.remote.loudest
+        remote.loudest = 0.0
+        decoded = remote.frames_received
+        silent_decoder = decoded == play.frames_seen
+        play.frames_seen = decoded
+        self._exception(remote, ExceptionCode.receiveAudioDecodedFail, silent_decoder)
+        if not silent_decoder:
+            self._exception(remote, ExceptionCode.receiveVolumeToLow, loudest < LOW_LEVEL)
+
+    def _exception(self, stream: Any, start: ExceptionCode, holds: bool) -> None:
+        data = self._exceptions.update(stream, start, holds)
+        if data is not None:
+            self._ctx.events.emit("exceptionUpdate", stream, data)
+
+    def publishing_quality(self, stream_id: str) -> dict[str, Any] | None:
+        """The latest publishQualityUpdate of a stream still publishing, else None."""
+        return self._latest_quality(self._publishers.get(stream_id), PublisherState.PUBLISHING)
+
+    def playing_quality(self, stream_id: str) -> dict[str, Any] | None:
+        """The latest playQualityUpdate of a stream still playing, else None."""
+        return self._latest_quality(self._players.get(stream_id), PlayerState.PLAYING)
+
+    def _latest_quality(self, stream: PeerStream[Any] | None, live: str
+                        ) -> dict[str, Any] | None:
+        if stream is None or stream.state != live:
+            return None
+        return self._quality.get(stream)
 
     def _emit_network_quality(self, up: list[int], down: list[int],
                               remote_up: dict[str, list[int]]) -> None:

@@ -2,11 +2,12 @@
 
 It wraps an audio source track (microphone, file or push source) and/or a video one
 (camera, file, ``VideoSource``).  Each publish reads the audio through a
-``CaptureTrack`` that applies mute (silence, so the stream keeps its timing and peers
-see MUTE), measures the captured level for ``capturedSoundLevelUpdate`` /
-``soundLevelUpdate`` and encodes Opus; and the video through a ``VideoCaptureTrack``
-that applies video mute (black frames, as a browser sends for a disabled track) and
-counts what was sent for ``publishQualityUpdate``.
+``CaptureTrack`` that applies the capture volume (``setCaptureVolume``) and mute
+(silence, so the stream keeps its timing and peers see MUTE), measures the captured
+level for ``capturedSoundLevelUpdate`` / ``soundLevelUpdate``, hands a copy to the
+capture frame callback (``setCaptureAudioFrameCallback``) and encodes Opus; and the
+video through a ``VideoCaptureTrack`` that applies video mute (black frames, as a
+browser sends for a disabled track) and counts what was sent for ``publishQualityUpdate``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .video_encoder import VideoEncoder
 
 if TYPE_CHECKING:
     from .aec import AudioProcessing
+    from .frame_callback import AudioFrameTap
 
 __all__ = ["CaptureTrack", "ZegoLocalStream"]
 
@@ -65,14 +67,34 @@ class CaptureTrack(MediaStreamTrack):
                     continue
                 raise
             assert isinstance(frame, av.AudioFrame)
-            if self.local.muted:
-                self.local.level = 0.0
-                frame = _silent_like(frame)
-            else:
-                self.local.level = level_0_100(frame.to_ndarray().reshape(-1))
+            self.local.last_frame_at = time.monotonic()
+            gain = 0.0 if self.local.muted else self.local.capture_volume / 100
+            if gain != 1.0:
+                frame = _scaled(frame, gain)
+            level = level_0_100(frame.to_ndarray().reshape(-1)) if gain else 0.0
+            self.local.level = level
+            self.local.loudest = max(self.local.loudest, level)
+            if self.local.frame_tap is not None:
+                self.local.frame_tap.push(frame)
             packets = self.encoder.encode(frame)
             if packets:
                 return packets[0]
+
+
+def _scaled(frame: av.AudioFrame, gain: float) -> av.AudioFrame:
+    """``frame`` times ``gain`` (0: silence), saturating instead of wrapping."""
+    data: np.ndarray = frame.to_ndarray()
+    if gain == 0.0:
+        data = np.zeros_like(data)
+    elif data.dtype.kind == "f":
+        data = np.clip(data * gain, -1.0, 1.0).astype(data.dtype)
+    else:
+        info = np.iinfo(data.dtype.type)
+        data = np.clip(np.rint(data * gain), info.min, info.max).astype(data.dtype)
+    out = av.AudioFrame.from_ndarray(data, format=frame.format.name, layout=frame.layout.name)
+    out.sample_rate = frame.sample_rate
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
 
 
 class VideoCaptureTrack(MediaStreamTrack):
@@ -163,14 +185,6 @@ class VideoCaptureTrack(MediaStreamTrack):
         return out
 
 
-def _silent_like(frame: av.AudioFrame) -> av.AudioFrame:
-    silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()),
-                                        format=frame.format.name, layout=frame.layout.name)
-    silent.sample_rate = frame.sample_rate
-    silent.pts, silent.time_base = frame.pts, frame.time_base
-    return silent
-
-
 class ZegoLocalStream:
     """A local stream: audio (``source``), video (``video_source``) or both.
     ``kind`` is "microphone" (a camera config: mic and/or camera) or "custom"."""
@@ -187,6 +201,10 @@ class ZegoLocalStream:
         self.device_id = device_id
         self.source = source
         self.level = 0.0
+        self.loudest = 0.0  # the highest level since the engine's quality loop last looked
+        self.last_frame_at: float | None = None  # monotonic time a publish last read a frame
+        self.capture_volume: float = 100  # setCaptureVolume, %: before the meter and encoder
+        self.frame_tap: AudioFrameTap | None = None  # setCaptureAudioFrameCallback
         self.audio_muted = False  # mutePublishStreamAudio
         self.mic_muted = False  # muteMicrophone (microphone streams only)
         self.video_source = video_source
@@ -224,7 +242,9 @@ class ZegoLocalStream:
     def _apm(self) -> AudioProcessing | None:
         from .aec import ProcessedTrack  # lazily: only microphone streams are processed
 
-        return self.source.apm if isinstance(self.source, ProcessedTrack) else None
+        if isinstance(self.source, ProcessedTrack) and self.source.apm.active:
+            return self.source.apm
+        return None
 
     def new_capture_track(self, settings: OpusSettings) -> CaptureTrack:
         return CaptureTrack(self, settings)
@@ -243,7 +263,13 @@ class ZegoLocalStream:
         if old is not None:
             old.stop()
 
+    def set_frame_tap(self, tap: AudioFrameTap | None) -> None:
+        old, self.frame_tap = self.frame_tap, tap
+        if old is not None:
+            old.close()
+
     def stop(self) -> None:
+        self.set_frame_tap(None)
         for track in (self.source, self.video_source):
             if track is not None:
                 track.stop()

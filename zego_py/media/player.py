@@ -53,6 +53,7 @@ class Player(PeerStream[PlayerState]):
         self.remote = ZegoRemoteStream(stream_id)
         self.muted = False
         self.playout: PlayoutTrack | None = None
+        self.frames_seen = 0  # remote.frames_received at the last quality check
         self._speaker = speaker
         self.kinds: tuple[str, ...] = RECEIVED_KINDS
         self._answer_sdp = ""
@@ -78,13 +79,16 @@ class Player(PeerStream[PlayerState]):
             if params is not None:
                 self.remote.video.start(VideoPlayoutTrack(receiver, params))
             return
+        played: MediaStreamTrack = track
         if decoder_available():
-            self.playout = PlayoutTrack(receiver)
-            self.remote.start(self.playout)
+            self.playout = played = PlayoutTrack(receiver)
         else:  # no libopus binding: aiortc's fixed 80 ms buffer, no PLC/FEC
             log.warning("libopus0/opuslib-next missing: %s uses aiortc's decoder",
                         self.stream_id)
-            self.remote.start(track)
+        self.remote.start(played)
+        # ZEGO's playerAudioTrackUpdate(streamID, track), on the first play and each
+        # replay: a track of its own (remote_track.py), since the remote stream reads
+        # ``played`` and a second recv() loop on it would steal frames.
         self._ctx.events.emit("playerAudioTrackUpdate", self.stream_id,
                               RemoteAudioTrack(self.remote))
 

@@ -2,7 +2,8 @@
 
 One task reads the decoded track and hands each 20 ms of mono 48 kHz int16 PCM to
 everyone who wants it: the speaker mix, ``audioFrames()`` iterators (bots, agents),
-a WAV recorder and the level meter.  Consumers never slow each other down: each
+a WAV recorder, the level meter and ``setAudioFrameCallback``'s tap (frame_callback.py,
+which only queues a copy here).  Consumers never slow each other down: each
 iterator has its own bounded queue that drops its oldest audio when it falls behind.
 """
 
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import wave
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from aiortc import MediaStreamTrack
@@ -22,6 +23,9 @@ from aiortc.mediastreams import MediaStreamError
 from .pcm import SAMPLE_RATE, frame_to_mono_int16, level_0_100
 from .recording import CONTAINER_SUFFIXES, ContainerRecorder
 from .remote_video import RemoteVideo, cancel_and_wait, put_newest
+
+if TYPE_CHECKING:
+    from .frame_callback import AudioFrameTap
 
 __all__ = ["ZegoRemoteStream"]
 
@@ -35,7 +39,9 @@ class ZegoRemoteStream:
     def __init__(self, stream_id: str) -> None:
         self.streamID = stream_id
         self.level = 0.0
+        self.loudest = 0.0  # the highest level since the engine's quality loop last looked
         self.frames_received = 0
+        self.frame_tap: AudioFrameTap | None = None  # setAudioFrameCallback
         self.mixer_input: Any = None  # a mixer.MixerInput when played to the speaker
         self._iterators: list[asyncio.Queue[np.ndarray | None]] = []
         self._recorder: wave.Wave_write | None = None
@@ -97,6 +103,11 @@ class ZegoRemoteStream:
             self._av_recorder.close()
             self._av_recorder = None
 
+    def set_frame_tap(self, tap: AudioFrameTap | None) -> None:
+        old, self.frame_tap = self.frame_tap, tap
+        if old is not None:
+            old.close()
+
     @property
     def volume(self) -> int:
         return int(self.mixer_input.volume) if self.mixer_input is not None else 100
@@ -125,6 +136,9 @@ class ZegoRemoteStream:
                     self.first_audio_at = loop.time()
                 self.frames_received += 1
                 self.level = level_0_100(pcm)
+                self.loudest = max(self.loudest, self.level)
+                if self.frame_tap is not None:
+                    self.frame_tap.push(frame)  # type: ignore[arg-type]
                 if self.mixer_input is not None:
                     self.mixer_input.push(pcm)
                 if self._recorder is not None:
@@ -146,6 +160,7 @@ class ZegoRemoteStream:
         self._ended.set()
         self.level = 0.0
         self.stopRecording()
+        self.set_frame_tap(None)
         for queue in self._iterators:
             put_newest(queue, None)
 
