@@ -47,6 +47,7 @@ export const PROTOCOL = {
     setCameraStatus: ["streamID", "status"],
     play: ["streamID", "sdp"],
     stopPlay: ["streamID"],
+    pullStream: ["streamID", "sdp", "node", "proof"],
   },
   pushes: {
     userUpdate: ["roomID", "updateType", "userList"],
