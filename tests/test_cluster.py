@@ -57,7 +57,7 @@ class Users:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A Redis and two nodes, n1 and n2."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh)")
+        pytest.skip(reason="redis-server is not installed (scripts/install-system-deps.sh)")
     c = Cluster(tmp_path)
     c.start_redis()
     c.start_node("n1")
